@@ -1,0 +1,121 @@
+"""Training a :class:`SpectrogramClassifier` with SpeechBrain's ``Brain``.
+
+Multi-class: cross-entropy, accuracy. Multi-label (SONYC-UST): binary cross-entropy masked where no annotator
+labelled a class, evaluated with the DCASE task 5 micro / macro AUPRC and micro-F1.
+"""
+import logging
+
+import torch
+import torch.nn.functional as F
+import speechbrain as sb
+from speechbrain.utils.distributed import if_main_process
+
+from interpretability.classifiers.base import count_parameters
+from interpretability.results import write_stage_metrics
+from interpretability.spectral import magnitude_phase
+
+logger = logging.getLogger(__name__)
+
+
+def batch_tensor(value):
+    """The tensor of a ``PaddedBatch`` field (its ``.data`` when padded)."""
+    return value.data if hasattr(value, "data") and not isinstance(value, torch.Tensor) else value
+
+
+def augment_waveforms(wavs, max_gain_db=6.0, generator=None):
+    """Random gain (+-``max_gain_db``) and a random circular time shift per clip. ``[B, N] -> [B, N]``."""
+    batch, length = wavs.shape
+    gain_db = (torch.rand(batch, 1, generator=generator) * 2 - 1) * max_gain_db
+    shifts = torch.randint(0, length, (batch,), generator=generator)
+    index = (torch.arange(length).unsqueeze(0) - shifts.unsqueeze(1)) % length
+    shifted = torch.gather(wavs, 1, index.to(wavs.device))
+    return shifted * (10 ** (gain_db / 20)).to(wavs.device)
+
+
+class ClassifierBrain(sb.Brain):
+    """Brain for ``modules.classifier`` on waveforms ``batch.sig``.
+
+    hparams used: ``multilabel``, ``augment``, ``output_folder``, ``lr_annealing`` (optional),
+    ``train_logger``; the checkpointer keeps the best model on ``selection_metric``.
+    """
+
+    @property
+    def multilabel(self):
+        return bool(getattr(self.hparams, "multilabel", False))
+
+    @property
+    def selection_metric(self):
+        return "macro_auprc" if self.multilabel else "acc"
+
+    def compute_forward(self, batch, stage):
+        batch = batch.to(self.device)
+        wavs = batch_tensor(batch.sig)
+        if stage == sb.Stage.TRAIN and getattr(self.hparams, "augment", False):
+            wavs = augment_waveforms(wavs)
+        magnitude, _ = magnitude_phase(wavs)
+        return self.modules.classifier(magnitude)
+
+    def compute_objectives(self, logits, batch, stage):
+        if self.multilabel:
+            targets = batch_tensor(batch.target_vector)
+            annotated = batch_tensor(batch.annotated)
+            per_class = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+            loss = (per_class * annotated).sum() / annotated.sum().clamp(min=1.0)
+            reference = targets
+        else:
+            reference = batch_tensor(batch.class_id).long().view(-1)
+            loss = F.cross_entropy(logits, reference, label_smoothing=getattr(self.hparams, "label_smoothing", 0.0))
+        if stage != sb.Stage.TRAIN:
+            self._scores.append(logits.detach().float().cpu())
+            self._references.append(reference.detach().cpu())
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        self._scores, self._references = [], []
+
+    def stage_metrics(self):
+        """Metrics over everything seen in the current valid / test stage."""
+        scores = torch.cat(self._scores)
+        references = torch.cat(self._references)
+        if self.multilabel:
+            from interpretability.metrics.classification import dcase_auprc, micro_f1
+
+            probs = torch.sigmoid(scores)
+            auprc = dcase_auprc(references, probs)
+            return {
+                "micro_auprc": float(auprc["micro_auprc"]),
+                "macro_auprc": float(auprc["macro_auprc"]),
+                "micro_f1": float(micro_f1(references, probs, threshold=0.5)),
+            }
+        return {"acc": float((scores.argmax(dim=-1) == references).float().mean())}
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        stats = {"loss": stage_loss, **self.stage_metrics()}
+        if stage == sb.Stage.VALID:
+            lr = self.optimizer.param_groups[0]["lr"]
+            annealing = getattr(self.hparams, "lr_annealing", None)
+            if annealing is not None:
+                _, lr = annealing(stats["loss"])
+                sb.nnet.schedulers.update_learning_rate(self.optimizer, lr)
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": lr},
+                train_stats={"loss": self.train_loss},
+                valid_stats=stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta={self.selection_metric: stats[self.selection_metric]},
+                max_keys=[self.selection_metric],
+            )
+        elif stage == sb.Stage.TEST:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats
+            )
+            self.test_stats = stats
+            if if_main_process():
+                stats["n_clips"] = int(sum(len(s) for s in self._scores))
+                stats["params"] = count_parameters(self.hparams.classifier)
+                path = write_stage_metrics(self.hparams.output_folder, "test", stats)
+                logger.info("Test metrics written to %s", path)

@@ -1,0 +1,85 @@
+"""The classifier protocol every method relies on.
+
+A :class:`SpectrogramClassifier` maps a linear magnitude spectrogram ``[B, T, F]`` to logits ``[B, C]``
+through its own front end ``log1p(mel(.))``, and exposes its named hidden representations (what the L-MAC
+decoder and L2I's Psi read) and its modules by dotted path (what AND hooks).
+"""
+import torch
+import torch.nn as nn
+
+from interpretability.classifiers.cnn import CNN14Encoder, CompactCNNEncoder
+from interpretability.spectral import MelFrontEnd, N_MELS
+
+ARCHITECTURES = {
+    "cnn14": CNN14Encoder,
+    "compact_cnn": CompactCNNEncoder,
+}
+
+
+class SpectrogramClassifier(nn.Module):
+    """Front end + encoder + linear head.
+
+    Arguments
+    ---------
+    encoder : nn.Module
+        Maps ``[B, T, n_mels]`` to ``(embedding [B, D], {name: [B, C, T', M']})`` and has ``emb_dim`` and
+        ``interpretable_layers``.
+    n_classes : int
+    n_mels : int
+    multilabel : bool
+        Sigmoid outputs (SONYC-UST) instead of softmax.
+    config : dict
+        The arguments that rebuild this model with :func:`build_classifier` (saved on export).
+    """
+
+    def __init__(self, encoder, n_classes, n_mels=N_MELS, multilabel=False, config=None):
+        super().__init__()
+        self.front_end = MelFrontEnd(n_mels)
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.emb_dim, n_classes)
+        self.n_classes = n_classes
+        self.multilabel = multilabel
+        self.config = dict(config or {})
+
+    @property
+    def interpretable_layers(self):
+        """Names of the hidden representations interpreters read, shallowest first."""
+        return list(self.encoder.interpretable_layers)
+
+    def forward_with_hidden(self, magnitude):
+        """``[B, T, F]`` magnitude -> ``(logits [B, C], {layer: [B, C_l, T_l, M_l]})``."""
+        embedding, hidden = self.encoder(self.front_end(magnitude))
+        return self.head(embedding), {name: hidden[name] for name in self.interpretable_layers}
+
+    def forward(self, magnitude):
+        embedding, _ = self.encoder(self.front_end(magnitude))
+        return self.head(embedding)
+
+    def probabilities(self, logits):
+        """Softmax over classes, or per-class sigmoid for a multi-label model."""
+        return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
+
+    def decisions(self, logits, threshold=0.5):
+        """The classifier's decision: argmax ``[B]``, or ``[B, C]`` 0/1 above ``threshold`` if multi-label."""
+        if self.multilabel:
+            return (torch.sigmoid(logits) >= threshold).long()
+        return logits.argmax(dim=-1)
+
+
+def build_classifier(architecture, n_classes, n_mels=N_MELS, multilabel=False, **encoder_kwargs):
+    """Build a classifier by architecture name (``cnn14`` or ``compact_cnn``).
+
+    ``encoder_kwargs`` go to the encoder (``emb_dim``, ``channels``, ``norm_type``).
+    """
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown classifier architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
+    encoder_kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in encoder_kwargs.items()}
+    encoder = ARCHITECTURES[architecture](n_mels=n_mels, **encoder_kwargs)
+    config = dict(architecture=architecture, n_classes=int(n_classes), n_mels=int(n_mels),
+                  multilabel=bool(multilabel), **encoder_kwargs)
+    return SpectrogramClassifier(encoder, n_classes, n_mels=n_mels, multilabel=multilabel, config=config)
+
+
+def count_parameters(module, trainable_only=False):
+    """Number of parameters of a module."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

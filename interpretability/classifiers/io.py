@@ -1,0 +1,106 @@
+"""Export a trained classifier to a folder and load it back from a local path or a hub id.
+
+The folder (``<output_folder>/classifier/``) holds ``hyperparams.yaml`` (plain YAML: the arguments of
+:func:`build_classifier`, the class list and the audio settings) and ``model.ckpt`` (the state dict). The same
+two files in a Hugging Face repository make it loadable by hub id, through SpeechBrain's ``fetch`` and
+``Pretrainer``.
+"""
+import logging
+import os
+import tempfile
+
+import torch
+import yaml
+from speechbrain.utils.fetching import fetch
+from speechbrain.utils.parameter_transfer import Pretrainer
+
+from interpretability.classifiers.base import build_classifier
+from interpretability.errors import CheckpointError
+from interpretability.results import atomic_torch_save, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+HPARAMS_FILE = "hyperparams.yaml"
+MODEL_FILE = "model.ckpt"
+
+
+def export_classifier(model, folder, classes, clip_seconds, sample_rate=16000, extra=None):
+    """Write ``hyperparams.yaml`` and ``model.ckpt`` of a :class:`SpectrogramClassifier` into ``folder``."""
+    os.makedirs(folder, exist_ok=True)
+    if len(classes) != model.n_classes:
+        raise ValueError(f"{len(classes)} class names for a model with {model.n_classes} outputs")
+    description = dict(model.config)
+    description.update(classes=list(classes), clip_seconds=float(clip_seconds), sample_rate=int(sample_rate))
+    description.update(extra or {})
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save(os.path.join(folder, MODEL_FILE), state)
+    atomic_write_text(os.path.join(folder, HPARAMS_FILE), yaml.safe_dump(description, sort_keys=False))
+    logger.info("Exported classifier to %s", folder)
+    return folder
+
+
+def _read_description(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            description = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as err:
+        raise CheckpointError(f"{path}: cannot read classifier description ({err})") from None
+    missing = [k for k in ("architecture", "n_classes", "classes") if k not in (description or {})]
+    if missing:
+        raise CheckpointError(f"{path}: not a classifier description (missing {', '.join(missing)})")
+    return description
+
+
+def load_classifier(source, savedir=None, device="cpu"):
+    """Load an exported classifier from a folder or a hub id.
+
+    Arguments
+    ---------
+    source : str
+        A local folder written by :func:`export_classifier`, or a Hugging Face repository id holding the
+        same files.
+    savedir : str, optional
+        Where hub files are collected (default: a folder under the system temp dir).
+    device : str
+
+    Returns
+    -------
+    (SpectrogramClassifier in eval mode, description dict with ``classes``, ``clip_seconds``, ...)
+    """
+    if os.path.isdir(source):
+        folder = source
+    elif os.path.exists(source):
+        raise CheckpointError(f"{source}: expected a folder exported by train_classifier.py, got a file")
+    else:
+        folder = savedir or os.path.join(tempfile.gettempdir(), "interpretability_hub", source.replace("/", "--"))
+        fetch(HPARAMS_FILE, source=source, savedir=folder)
+    description = _read_description(os.path.join(folder, HPARAMS_FILE))
+    build_args = {k: v for k, v in description.items() if k not in ("classes", "clip_seconds", "sample_rate")}
+    model = build_classifier(**build_args)
+
+    checkpoint = os.path.join(folder, MODEL_FILE)
+    try:
+        if os.path.isdir(source):
+            if not os.path.isfile(checkpoint):
+                raise CheckpointError(f"{checkpoint}: model checkpoint not found")
+            try:
+                state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            except Exception as err:
+                raise CheckpointError(f"{checkpoint}: unreadable checkpoint ({err})") from None
+            if not isinstance(state, dict):
+                raise CheckpointError(f"{checkpoint}: not a state dict")
+            model.load_state_dict(state)
+        else:
+            pretrainer = Pretrainer(
+                collect_in=folder, loadables={"model": model}, paths={"model": f"{source}/{MODEL_FILE}"}
+            )
+            pretrainer.collect_files()
+            pretrainer.load_collected()
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).strip().splitlines()]
+        detail = "; ".join(lines[1:4]) or lines[0]
+        raise CheckpointError(
+            f"{checkpoint}: checkpoint does not match the {description['architecture']} classifier "
+            f"described in {HPARAMS_FILE} ({detail})"
+        ) from None
+    return model.to(device).eval(), description

@@ -1,0 +1,110 @@
+"""Metrics against a known clean target (METHODS.md, "Beyond the papers: ground truth and sanity").
+
+The synthetic set ships the target event alone, so an explanation can be scored against it: SI-SDR of
+the listenable explanation, and precision / recall / IoU of the mask against the oracle mask
+``|X_clean| >= 0.35 max |X_clean|``.
+"""
+import torch
+
+
+def si_sdr(estimate, target, eps=1e-8):
+    """Scale-invariant signal-to-distortion ratio in dB (Le Roux et al. 2019).
+
+    Both signals are made zero-mean; ``target_part = (<estimate, target> / (||target||^2 + eps)) * target``
+    and ``SI-SDR = 10 log10((||target_part||^2 + eps) / (||estimate - target_part||^2 + eps))``.
+
+    Arguments
+    ---------
+    estimate, target : torch.Tensor, ``[batch, samples]`` (any ``[..., samples]``), same shape.
+    eps : float, keeps silent signals finite.
+
+    Returns
+    -------
+    torch.Tensor, ``[batch]``
+    """
+    if estimate.shape != target.shape:
+        raise ValueError(
+            f"estimate and target must have one shape, got {tuple(estimate.shape)} and {tuple(target.shape)}"
+        )
+    estimate = estimate - estimate.mean(dim=-1, keepdim=True)
+    target = target - target.mean(dim=-1, keepdim=True)
+    scale = (estimate * target).sum(dim=-1, keepdim=True) / (target.pow(2).sum(dim=-1, keepdim=True) + eps)
+    target_part = scale * target
+    residual = estimate - target_part
+    ratio = (target_part.pow(2).sum(dim=-1) + eps) / (residual.pow(2).sum(dim=-1) + eps)
+    return 10 * torch.log10(ratio)
+
+
+def oracle_mask(clean_magnitude, threshold=0.35):
+    """Oracle mask ``1[|X_clean| >= threshold * max |X_clean|]``, the max taken per clip.
+
+    Arguments
+    ---------
+    clean_magnitude : torch.Tensor, ``[batch, time, freq]`` magnitude of the clean target.
+    threshold : float, share of the clip's maximum.
+
+    Returns
+    -------
+    torch.Tensor, float 0/1, ``[batch, time, freq]``. A silent target (max 0) gives an empty mask.
+    """
+    if clean_magnitude.dim() < 2:
+        raise ValueError(f"clean_magnitude must be [batch, time, freq], got shape {tuple(clean_magnitude.shape)}")
+    magnitude = clean_magnitude.abs()
+    peak = magnitude.reshape(magnitude.shape[0], -1).max(dim=1).values
+    peak = peak.reshape(-1, *([1] * (magnitude.dim() - 1)))
+    return ((magnitude >= threshold * peak) & (peak > 0)).to(magnitude.dtype)
+
+
+def _top_cells(values, counts):
+    """Per row of ``values [batch, n]``, 1 for its ``counts[row]`` largest cells (ties: lower index first)."""
+    order = torch.sort(values, dim=1, descending=True, stable=True).indices
+    positions = torch.arange(values.shape[1], device=values.device).expand_as(order)
+    rank = torch.empty_like(order).scatter_(1, order, positions)
+    return rank < counts.unsqueeze(1)
+
+
+def mask_overlap(mask, oracle, threshold=0.5, match_area=False):
+    """Precision, recall and IoU of a mask's selected cells against an oracle mask, per clip.
+
+    The mask selects the cells where ``mask >= threshold``, or, with ``match_area=True``, its ``k``
+    largest cells where ``k`` is the number of oracle cells of that clip (ties broken by position).
+    With A the selected cells and B the oracle cells: precision = |A & B| / |A|,
+    recall = |A & B| / |B|, IoU = |A & B| / |A | B|.
+
+    Empty sets: when A and B are both empty all three are 1 (nothing to find, nothing found);
+    otherwise a zero denominator gives 0 (an empty mask has precision 0, an empty oracle recall 0).
+
+    Arguments
+    ---------
+    mask : torch.Tensor, ``[batch, time, freq]`` values in [0, 1].
+    oracle : torch.Tensor, ``[batch, time, freq]`` 0/1 (e.g. from ``oracle_mask``).
+
+    Returns
+    -------
+    dict ``{"precision", "recall", "IoU"}``, each ``[batch]`` float.
+    """
+    if mask.shape != oracle.shape or mask.dim() < 2:
+        raise ValueError(
+            f"mask and oracle must both be [batch, time, freq], got {tuple(mask.shape)} and {tuple(oracle.shape)}"
+        )
+    values = mask.reshape(mask.shape[0], -1).float()
+    truth = oracle.reshape(oracle.shape[0], -1).float() >= 0.5
+    if match_area:
+        selected = _top_cells(values, truth.sum(dim=1))
+    else:
+        selected = values >= threshold
+    both = (selected & truth).sum(dim=1).float()
+    n_selected = selected.sum(dim=1).float()
+    n_truth = truth.sum(dim=1).float()
+    n_union = (selected | truth).sum(dim=1).float()
+
+    def ratio(num, den):
+        return torch.where(den > 0, num / den.clamp(min=1), torch.zeros_like(num))
+
+    both_empty = (n_selected == 0) & (n_truth == 0)
+    one = torch.ones_like(both)
+    return {
+        "precision": torch.where(both_empty, one, ratio(both, n_selected)),
+        "recall": torch.where(both_empty, one, ratio(both, n_truth)),
+        "IoU": torch.where(both_empty, one, ratio(both, n_union)),
+    }

@@ -1,0 +1,42 @@
+"""What every recipe script does the same way: argument parsing, hparams, experiment folder, clean errors.
+
+A recipe's ``main(argv)`` holds only what is specific to its dataset and method; :func:`run_recipe` calls it
+and turns :class:`~interpretability.errors.InputError` into a one-line message and exit status 2.
+"""
+import logging
+import sys
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+
+from interpretability.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+
+def load_recipe(argv):
+    """Parse ``hparams.yaml [--overrides]``, load the hparams, init DDP and create the experiment folder.
+
+    Returns ``(hparams, run_opts)``.
+    """
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    return hparams, run_opts
+
+
+def run_recipe(main, argv=None):
+    """Run ``main(argv)``; bad input ends the run with its message and status 2, no traceback."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        main(argv)
+    except InputError as err:
+        logging.getLogger("recipe").error("%s", err)
+        sys.stderr.write(f"error: {err}\n")
+        sys.exit(2)
