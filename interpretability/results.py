@@ -53,3 +53,28 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def summarize_runs(metric_files):
+    """Per-run values and mean +- std (sample std, ddof=1) of every numeric metric in ``metric_files``.
+
+    Used for UrbanSound8K's 10-fold protocol: one ``test_metrics.json`` per test fold.
+    Returns ``{metric: {"mean", "std", "runs": {file: value}}}``.
+    """
+    import statistics
+
+    values = {}
+    for path in metric_files:
+        with open(path, encoding="utf-8") as handle:
+            metrics = json.load(handle)
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values.setdefault(key, {})[path] = float(value)
+    return {
+        key: {
+            "mean": statistics.fmean(runs.values()),
+            "std": statistics.stdev(runs.values()) if len(runs) > 1 else 0.0,
+            "runs": runs,
+        }
+        for key, runs in values.items()
+    }

@@ -76,7 +76,9 @@ def _check_multilabel(y_true, y_score):
     y_true = _as_numpy(y_true)
     y_score = _as_numpy(y_score)
     if y_true.ndim != 2 or y_true.shape != y_score.shape:
-        raise ValueError(f"y_true and y_score must both be [clips, classes], got {y_true.shape} and {y_score.shape}")
+        raise ValueError(
+            f"y_true and y_score must both be [clips, classes], got {y_true.shape} and {y_score.shape}"
+        )
     if not np.isin(y_true, (-1, 0, 1)).all():
         raise ValueError("y_true must hold 1 (present), 0 (absent) or -1 (not annotated)")
     if y_score.size and (np.isnan(y_score).any() or y_score.min() < 0 or y_score.max() > 1):

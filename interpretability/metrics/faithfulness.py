@@ -132,7 +132,9 @@ def faithfulness_metrics_from_scores(score, score_in, score_out, threshold=0.5):
 
 def _gather_pair(p, p_other, decision, other_name):
     if p.shape != p_other.shape:
-        raise ValueError(f"p and {other_name} must have one shape, got {tuple(p.shape)} and {tuple(p_other.shape)}")
+        raise ValueError(
+            f"p and {other_name} must have one shape, got {tuple(p.shape)} and {tuple(p_other.shape)}"
+        )
     _check_probabilities("p", p)
     _check_probabilities(other_name, p_other)
     return class_scores(p, decision), class_scores(p_other, decision)

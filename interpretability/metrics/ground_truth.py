@@ -48,7 +48,9 @@ def oracle_mask(clean_magnitude, threshold=0.35):
     torch.Tensor, float 0/1, ``[batch, time, freq]``. A silent target (max 0) gives an empty mask.
     """
     if clean_magnitude.dim() < 2:
-        raise ValueError(f"clean_magnitude must be [batch, time, freq], got shape {tuple(clean_magnitude.shape)}")
+        raise ValueError(
+            f"clean_magnitude must be [batch, time, freq], got shape {tuple(clean_magnitude.shape)}"
+        )
     magnitude = clean_magnitude.abs()
     peak = magnitude.reshape(magnitude.shape[0], -1).max(dim=1).values
     peak = peak.reshape(-1, *([1] * (magnitude.dim() - 1)))
@@ -85,7 +87,8 @@ def mask_overlap(mask, oracle, threshold=0.5, match_area=False):
     """
     if mask.shape != oracle.shape or mask.dim() < 2:
         raise ValueError(
-            f"mask and oracle must both be [batch, time, freq], got {tuple(mask.shape)} and {tuple(oracle.shape)}"
+            "mask and oracle must both be [batch, time, freq], "
+            f"got {tuple(mask.shape)} and {tuple(oracle.shape)}"
         )
     values = mask.reshape(mask.shape[0], -1).float()
     truth = oracle.reshape(oracle.shape[0], -1).float() >= 0.5

@@ -28,7 +28,8 @@ def mask_rank_correlation(mask_a, mask_b):
     """
     if mask_a.shape != mask_b.shape or mask_a.dim() < 2:
         raise ValueError(
-            f"masks must both be [batch, ...] of one shape, got {tuple(mask_a.shape)} and {tuple(mask_b.shape)}"
+            "masks must both be [batch, ...] of one shape, "
+            f"got {tuple(mask_a.shape)} and {tuple(mask_b.shape)}"
         )
     rank_a = _average_ranks(mask_a.reshape(mask_a.shape[0], -1))
     rank_b = _average_ranks(mask_b.reshape(mask_b.shape[0], -1))
@@ -36,5 +37,6 @@ def mask_rank_correlation(mask_a, mask_b):
     rank_b = rank_b - rank_b.mean(dim=1, keepdim=True)
     covariance = (rank_a * rank_b).sum(dim=1)
     scale = (rank_a.pow(2).sum(dim=1) * rank_b.pow(2).sum(dim=1)).sqrt()
-    correlation = torch.where(scale > 0, covariance / scale.clamp(min=1e-300), torch.full_like(scale, float("nan")))
+    undefined = torch.full_like(scale, float("nan"))
+    correlation = torch.where(scale > 0, covariance / scale.clamp(min=1e-300), undefined)
     return correlation.clamp(-1, 1).to(mask_a.dtype if mask_a.dtype.is_floating_point else torch.float32)

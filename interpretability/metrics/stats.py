@@ -127,7 +127,9 @@ def per_clip_metric(fn, key=None, **fixed_kwargs):
         scores = fn(*args, **fixed_kwargs, **kwargs)
         if isinstance(scores, dict):
             if key is None:
-                raise ValueError(f"{fn.__name__} returns several metrics {list(scores)}: choose one with key=")
+                raise ValueError(
+                    f"{fn.__name__} returns several metrics {list(scores)}: choose one with key="
+                )
             scores = scores[key]
         return scores.detach().to("cpu", torch.float64).reshape(-1)
 

@@ -14,7 +14,7 @@ import torch
 
 def _flatten(mask):
     if mask.dim() < 2:
-        raise ValueError(f"mask must be [batch, ...] (usually [batch, time, freq]), got shape {tuple(mask.shape)}")
+        raise ValueError(f"mask must be [batch, ...] ([batch, time, freq]), got shape {tuple(mask.shape)}")
     return mask.reshape(mask.shape[0], -1).abs()
 
 
@@ -64,7 +64,7 @@ def complexity(mask):
 def mask_mean(mask):
     """Mean of the mask per clip, ``[batch, ...]`` -> ``[batch]``."""
     if mask.dim() < 2:
-        raise ValueError(f"mask must be [batch, ...] (usually [batch, time, freq]), got shape {tuple(mask.shape)}")
+        raise ValueError(f"mask must be [batch, ...] ([batch, time, freq]), got shape {tuple(mask.shape)}")
     return mask.reshape(mask.shape[0], -1).mean(dim=1)
 
 
