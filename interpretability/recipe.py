@@ -40,3 +40,17 @@ def run_recipe(main, argv=None):
         logging.getLogger("recipe").error("%s", err)
         sys.stderr.write(f"error: {err}\n")
         sys.exit(2)
+
+
+def prepare_data(prepare, hparams, options):
+    """Run a dataset's ``prepare_*`` function on the main process, then read its manifests everywhere.
+
+    ``options`` names the hparams passed on besides ``data_folder``, ``save_folder``, ``skip_prep`` and
+    ``check_audio`` (e.g. the folds). Returns the preparation's ``{"train", "valid", "test", "classes"}``.
+    """
+    from speechbrain.utils.distributed import run_on_main
+
+    keys = ("data_folder", "save_folder", *options, "skip_prep", "check_audio")
+    kwargs = {key: hparams[key] for key in keys}
+    run_on_main(prepare, kwargs=kwargs)
+    return prepare(**{**kwargs, "skip_prep": True})

@@ -73,3 +73,87 @@ def train_classifier(hparams, run_opts, manifests):
         )
     sb.utils.distributed.ddp_barrier()
     return brain, brain.test_stats
+
+
+def layer_channels(classifier, clip_seconds, sample_rate=16000):
+    """``{layer: channels}`` of the classifier's interpretable hidden representations (shallow first)."""
+    import torch
+
+    from interpretability.spectral import STFTConfig
+
+    frames = STFTConfig().num_frames(int(clip_seconds * sample_rate))
+    with torch.no_grad():
+        was_training = classifier.training
+        _, hidden = classifier.eval().forward_with_hidden(torch.zeros(1, frames, STFTConfig().n_freqs))
+        classifier.train(was_training)
+    return {name: int(h.shape[1]) for name, h in hidden.items()}
+
+
+def load_explained_classifier(hparams, manifests):
+    """Load ``--pretrained_classifier`` and check it was trained on the classes of this data."""
+    source = hparams.get("pretrained_classifier")
+    if not source:
+        raise InputError("no classifier to explain: pass --pretrained_classifier (the classifier/ folder "
+                         "exported by train_classifier.py, or a hub id)")
+    if os.path.isdir(source) and os.path.isfile(os.path.join(source, "classifier", "model.ckpt")):
+        source = os.path.join(source, "classifier")
+    classifier, description = load_classifier(source, savedir=os.path.join(hparams["save_folder"], "classifier"))
+    if list(description["classes"]) != list(manifests["classes"]):
+        raise InputError(
+            f"{source}: the classifier was trained on classes {description['classes'][:5]}... but the data has "
+            f"{manifests['classes'][:5]}... (a classifier of another dataset?)")
+    return classifier, source
+
+
+def train_lmac(hparams, run_opts, manifests):
+    """Train (or fine-tune) an L-MAC decoder, test its best checkpoint and export ``<output_folder>/interpreter/``.
+
+    hparams: ``decoder`` (a partial taking ``layer_channels``), ``pretrained_classifier``,
+    ``pretrained_interpreter`` (optional: the decoder to start from, for L-MAC FT), ``contaminant_folder``
+    (optional), the :class:`~interpretability.brains.lmac.LMACBrain` options, loaders, ``epoch_counter``,
+    ``checkpointer``.
+    """
+    from interpretability.brains.lmac import LMACBrain
+    from interpretability.data.mixtures import ContaminantBank
+    from interpretability.inference import export_interpreter, load_decoder
+
+    classifier, classifier_source = load_explained_classifier(hparams, manifests)
+    channels = layer_channels(classifier, hparams["clip_seconds"])
+    if hparams.get("pretrained_interpreter"):
+        decoder, description = load_decoder(hparams["pretrained_interpreter"])
+        if description["decoder"].get("layer_channels") != channels:
+            raise InputError(f"{hparams['pretrained_interpreter']}: its decoder reads layers "
+                             f"{description['decoder'].get('layer_channels')}, this classifier has {channels}")
+        decoder.train()
+        logger.info("Fine-tuning the decoder of %s", hparams["pretrained_interpreter"])
+    else:
+        decoder = hparams["decoder"](layer_channels=channels)
+    hparams["checkpointer"].add_recoverable("decoder", decoder)
+    if hparams.get("contaminant_folder"):
+        hparams["contaminants"] = ContaminantBank(
+            hparams["contaminant_folder"], num_samples=int(hparams["clip_seconds"] * 16000), seed=hparams["seed"])
+    hparams["classes"] = manifests["classes"]
+
+    datasets = classification_datasets(manifests, hparams["clip_seconds"])
+    brain = LMACBrain(
+        classifier,
+        modules={"decoder": decoder},
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.fit(hparams["epoch_counter"], datasets["train"], datasets["valid"],
+              train_loader_kwargs=hparams["train_dataloader_opts"],
+              valid_loader_kwargs=hparams["valid_dataloader_opts"])
+    key = hparams.get("checkpoint_key", "loss")
+    best = {"min_key": key} if hparams.get("checkpoint_mode", "min") == "min" else {"max_key": key}
+    brain.evaluate(datasets["test"], test_loader_kwargs=hparams["valid_dataloader_opts"], **best)
+    if if_main_process():
+        export_interpreter(
+            os.path.join(hparams["output_folder"], "interpreter"), decoder, decoder.config, classifier_source,
+            mask_domain=hparams.get("mask_domain", "linear"),
+            method="lmac_ft" if hparams.get("guidance_weight", 0) > 0 else "lmac",
+        )
+    sb.utils.distributed.ddp_barrier()
+    return brain, brain.test_stats

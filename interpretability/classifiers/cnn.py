@@ -8,7 +8,6 @@ ReLUs, which silently turns those methods into plain gradients.
 ``CompactCNNEncoder`` is the CNN6 of PANNs (one 5x5 conv per block), with configurable widths, for CPU-sized
 runs.
 """
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

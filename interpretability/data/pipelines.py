@@ -64,7 +64,7 @@ def classification_datasets(manifests, clip_seconds, multilabel=False, sample_ra
     @sb.utils.data_pipeline.takes("label_id")
     @sb.utils.data_pipeline.provides("class_id")
     def label_pipeline(label_id):
-        return torch.tensor(int(label_id), dtype=torch.long)
+        return torch.tensor([int(label_id)], dtype=torch.long)
 
     @sb.utils.data_pipeline.takes("targets", "target_mask")
     @sb.utils.data_pipeline.provides("target_vector", "annotated")

@@ -9,26 +9,14 @@ Writes ``<output_folder>/test_metrics.json`` (``acc``) and exports the best chec
 """
 import sys
 
-from speechbrain.utils.distributed import run_on_main
-
 from interpretability.brains.training import train_classifier
 from interpretability.data.esc50 import prepare_esc50
-from interpretability.recipe import load_recipe, run_recipe
+from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    prepare_kwargs = dict(
-        data_folder=hparams["data_folder"],
-        save_folder=hparams["save_folder"],
-        train_folds=hparams["train_folds"],
-        valid_folds=hparams["valid_folds"],
-        test_folds=hparams["test_folds"],
-        skip_prep=hparams["skip_prep"],
-        check_audio=hparams["check_audio"],
-    )
-    run_on_main(prepare_esc50, kwargs=prepare_kwargs)
-    manifests = prepare_esc50(**{**prepare_kwargs, "skip_prep": True})
+    manifests = prepare_data(prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds"))
     train_classifier(hparams, run_opts, manifests)
 
 

@@ -10,26 +10,14 @@ and exports the best checkpoint (by validation macro AUPRC) to ``<output_folder>
 """
 import sys
 
-from speechbrain.utils.distributed import run_on_main
-
 from interpretability.brains.training import train_classifier
 from interpretability.data.sonyc_ust import prepare_sonyc_ust
-from interpretability.recipe import load_recipe, run_recipe
+from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    prepare_kwargs = dict(
-        data_folder=hparams["data_folder"],
-        save_folder=hparams["save_folder"],
-        train_split=hparams["train_split"],
-        valid_split=hparams["valid_split"],
-        test_split=hparams["test_split"],
-        skip_prep=hparams["skip_prep"],
-        check_audio=hparams["check_audio"],
-    )
-    run_on_main(prepare_sonyc_ust, kwargs=prepare_kwargs)
-    manifests = prepare_sonyc_ust(**{**prepare_kwargs, "skip_prep": True})
+    manifests = prepare_data(prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split"))
     train_classifier(hparams, run_opts, manifests)
 
 

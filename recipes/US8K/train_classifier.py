@@ -10,25 +10,14 @@ Writes ``<output_folder>/test_metrics.json`` (``acc``) and exports the best chec
 """
 import sys
 
-from speechbrain.utils.distributed import run_on_main
-
 from interpretability.brains.training import train_classifier
 from interpretability.data.us8k import prepare_us8k
-from interpretability.recipe import load_recipe, run_recipe
+from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    prepare_kwargs = dict(
-        data_folder=hparams["data_folder"],
-        save_folder=hparams["save_folder"],
-        test_fold=hparams["test_fold"],
-        valid_fold=hparams["valid_fold"],
-        skip_prep=hparams["skip_prep"],
-        check_audio=hparams["check_audio"],
-    )
-    run_on_main(prepare_us8k, kwargs=prepare_kwargs)
-    manifests = prepare_us8k(**{**prepare_kwargs, "skip_prep": True})
+    manifests = prepare_data(prepare_us8k, hparams, ("test_fold", "valid_fold"))
     train_classifier(hparams, run_opts, manifests)
 
 

@@ -1,0 +1,66 @@
+"""L-MAC training (METHODS.md, "L-MAC"): a decoder over the frozen classifier's hidden representations,
+trained with the mask-in / mask-out objective, optionally fine-tuned with clean-source guidance (L-MAC FT).
+"""
+import torch
+import speechbrain as sb
+
+from interpretability.brains.interpreter import ClipView, InterpreterBrain
+from interpretability.interpreters.lmac import lmac_objective
+
+
+class LMACBrain(InterpreterBrain):
+    """``modules.decoder`` is an :class:`~interpretability.interpreters.lmac.LMACDecoder`.
+
+    hparams used beyond :class:`InterpreterBrain`'s: ``l_in``, ``l_out``, ``l_1``, ``l_tv``; contaminant mixing
+    during training: ``contaminant_prob`` (share of training clips mixed), ``contaminant_snr_db``,
+    ``contaminants`` (a :class:`~interpretability.data.mixtures.ContaminantBank` or None: then another clip of
+    the batch is the contaminant); fine-tuning: ``guidance_weight`` (0 disables it), ``guidance_corr_threshold``,
+    ``guidance_oracle_threshold``.
+    """
+
+    def explain(self, view):
+        return self.modules.decoder.mask(view.hidden, view.n_frames)
+
+    def make_view(self, batch, stage):
+        if stage != sb.Stage.TRAIN or getattr(self.hparams, "contaminant_prob", 0.0) <= 0:
+            return super().make_view(batch, stage)
+        from interpretability.data.mixtures import mix_at_snr
+
+        batch = batch.to(self.device)
+        wavs = batch.sig.data
+        clean = batch.clean_sig.data if hasattr(batch, "clean_sig") else None
+        bank = getattr(self.hparams, "contaminants", None)
+        contaminant = bank.sample(wavs.shape[0]).to(self.device) if bank is not None else wavs.roll(1, dims=0)
+        mixed = mix_at_snr(wavs, contaminant, getattr(self.hparams, "contaminant_snr_db", 0.0))
+        chosen = (torch.rand(wavs.shape[0], 1, device=self.device) < self.hparams.contaminant_prob).float()
+        mixture = chosen * mixed + (1 - chosen) * wavs
+        if clean is None and self.guidance_weight > 0:
+            clean = wavs  # real data: the clip itself is the clean source of its mixture
+        return ClipView(mixture, self.classifier, clean)
+
+    @property
+    def guidance_weight(self):
+        return float(getattr(self.hparams, "guidance_weight", 0.0))
+
+    def compute_forward(self, batch, stage):
+        view = self.make_view(batch, stage)
+        return view, self.explain(view)
+
+    def compute_objectives(self, predictions, batch, stage):
+        view, mask = predictions
+        guidance = None
+        if self.guidance_weight > 0 and view.clean is not None:
+            guidance = {
+                "clean_magnitude": view.clean_magnitude,
+                "weight": self.guidance_weight,
+                "corr_threshold": getattr(self.hparams, "guidance_corr_threshold", 0.6),
+                "oracle_threshold": getattr(self.hparams, "guidance_oracle_threshold", 0.35),
+            }
+        loss, _ = lmac_objective(
+            self.classifier, view.magnitude, mask, view.decision,
+            l_in=self.hparams.l_in, l_out=self.hparams.l_out, l_1=self.hparams.l_1,
+            l_tv=getattr(self.hparams, "l_tv", 0.0), domain=self.mask_domain, guidance=guidance,
+        )
+        if stage != sb.Stage.TRAIN:
+            self.collect(batch, view, mask)
+        return loss

@@ -1,0 +1,40 @@
+"""Explain audio files with a trained interpreter from the command line.
+
+    python -m interpretability.explain --interpreter results/lmac_cnn6/1986 clip.wav [more.wav ...] --out explained/
+
+For each file writes ``<name>_input.wav`` (16 kHz mono, what the classifier heard), ``<name>_explanation.wav``
+(the listenable explanation, same length) and ``<name>.png``, and prints the classifier's decision.
+"""
+import argparse
+import logging
+import os
+import sys
+
+from interpretability.errors import InputError
+from interpretability.inference import Explainer
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--interpreter", required=True, help="interpreter folder (or the run's output folder)")
+    parser.add_argument("--out", required=True, help="folder for the explanation files")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("files", nargs="+", help="audio files of any sample rate / channels / length")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        explainer = Explainer.from_hparams(args.interpreter, device=args.device)
+        for path in args.files:
+            result = explainer.explain_file(path)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            written = explainer.save(result, args.out, stem)
+            print(f"{path}: {result['label']} (p={result['probability']:.3f}), mask mean "
+                  f"{float(result['mask'].mean()):.3f} -> {written[1]}")
+    except InputError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
