@@ -16,7 +16,7 @@ from speechbrain.utils.distributed import if_main_process
 from interpretability.audio import write_audio
 from interpretability.brains.classifier import batch_tensor
 from interpretability.classifiers.base import count_parameters
-from interpretability.metrics.faithfulness import faithfulness_metrics
+from interpretability.metrics.faithfulness import faithfulness_metrics, faithfulness_metrics_from_scores
 from interpretability.metrics.ground_truth import mask_overlap, oracle_mask, si_sdr
 from interpretability.metrics.stats import MetricCollector
 from interpretability.metrics.structure import structure_metrics
@@ -28,16 +28,36 @@ logger = logging.getLogger(__name__)
 
 
 class ClipView:
-    """One batch as every method sees it: waveforms, ``|X|`` and phase ``[B, T, F]``, the classifier's
-    logits, probabilities, decision and hidden representations, and the clean target when known."""
+    """One batch as every method sees it, as rows of (clip, explained class).
 
-    def __init__(self, wavs, classifier, clean=None):
-        self.wavs = wavs
-        self.magnitude, self.phase = magnitude_phase(wavs)
+    Holds waveforms ``wavs`` ``[R, N]``, ``magnitude`` and ``phase`` ``[R, T, F]``, the classifier's ``logits``,
+    ``probs``, ``hidden`` representations and the explained class ``decision`` ``[R]``, and the clean target
+    ``clean`` when known. For a multi-class classifier a row is a clip and its decision the argmax. For a
+    multi-label one there is a row per (clip, class the classifier marks present) (the top class when none
+    is), ``row_clip`` giving each row's clip; the clean target (all of a clip's events) is then not kept,
+    since it is not the explained class's own source.
+    """
+
+    def __init__(self, wavs, classifier, clean=None, threshold=0.5):
+        magnitude, phase = magnitude_phase(wavs)
         with torch.no_grad():
-            self.logits, self.hidden = classifier.forward_with_hidden(self.magnitude)
-        self.probs = classifier.probabilities(self.logits)
-        self.decision = self.logits.argmax(dim=-1)
+            logits, hidden = classifier.forward_with_hidden(magnitude)
+        self.multilabel = bool(getattr(classifier, "multilabel", False))
+        if self.multilabel:
+            present = classifier.probabilities(logits) >= threshold
+            none = ~present.any(dim=1)
+            present[none, logits[none].argmax(dim=1)] = True
+            self.row_clip, self.decision = present.nonzero(as_tuple=True)
+            index = self.row_clip
+            wavs, magnitude, phase, logits = wavs[index], magnitude[index], phase[index], logits[index]
+            hidden = {name: h[index] for name, h in hidden.items()}
+            clean = None
+        else:
+            self.decision = logits.argmax(dim=-1)
+            self.row_clip = torch.arange(wavs.shape[0], device=wavs.device)
+        self.wavs, self.magnitude, self.phase = wavs, magnitude, phase
+        self.logits, self.hidden = logits, hidden
+        self.probs = classifier.probabilities(logits)
         self.clean = clean
         self._clean_magnitude = None
 
@@ -53,18 +73,32 @@ class ClipView:
             self._clean_magnitude = magnitude_phase(self.clean)[0]
         return self._clean_magnitude
 
+    def row_ids(self, clip_ids, classes=None):
+        """Ids of the rows: the clip id, or ``<clip id>__<class>`` for multi-label rows."""
+        ids = [clip_ids[int(i)] for i in self.row_clip]
+        if not self.multilabel:
+            return ids
+        names = [classes[int(c)] if classes else str(int(c)) for c in self.decision]
+        return [f"{clip}__{name}" for clip, name in zip(ids, names)]
+
 
 def explanation_metrics(classifier, view, mask, domain="linear"):
-    """Every per-clip metric of ``mask`` ``[B, T, F]`` for the classifier's decision.
+    """Every per-row metric of ``mask`` ``[R, T, F]`` for the explained class of each row of ``view``.
 
-    Returns ``{name: Tensor[B]}``: AI, AD, AG, FF, FidIn, SPS, COMP, MM and, with a clean target, SISDR,
+    Multi-label rows are scored on the class's sigmoid score (Fid-In: the masked-in score stays >= 0.5).
+    Returns ``{name: Tensor[R]}``: AI, AD, AG, FF, FidIn, SPS, COMP, MM and, with a clean target, SISDR,
     SISDR_input, SISDR_gain, precision, recall, IoU.
     """
     mask = mask.detach()
     with torch.no_grad():
         p_in = classifier.probabilities(classifier(apply_mask(view.magnitude, mask, domain)))
         p_out = classifier.probabilities(classifier(apply_mask(view.magnitude, 1 - mask, domain)))
-    metrics = faithfulness_metrics(view.probs, p_in, p_out, view.decision)
+    if view.multilabel:
+        rows = torch.arange(len(view.decision), device=mask.device)
+        metrics = faithfulness_metrics_from_scores(
+            view.probs[rows, view.decision], p_in[rows, view.decision], p_out[rows, view.decision])
+    else:
+        metrics = faithfulness_metrics(view.probs, p_in, p_out, view.decision)
     metrics.update(structure_metrics(mask))
     if view.clean is not None:
         explanation = listenable(view.magnitude, view.phase, mask, view.wavs.shape[-1], domain)
@@ -117,9 +151,10 @@ class InterpreterBrain(sb.Brain):
     def collect(self, batch, view, mask):
         """On valid / test: add the batch's metrics, and export the first clips on test."""
         metrics = explanation_metrics(self.classifier, view, mask, self.mask_domain)
-        self.metric_collector.append(batch.id, **{k: v.cpu() for k, v in metrics.items()})
+        ids = view.row_ids(batch.id, getattr(self.hparams, "classes", None))
+        self.metric_collector.append(ids, **{k: v.cpu() for k, v in metrics.items()})
         if self.stage == sb.Stage.TEST and if_main_process():
-            self.export_listenable(batch.id, view, mask)
+            self.export_listenable(ids, view, mask)
 
     def export_listenable(self, ids, view, mask):
         """Write ``<id>_input.wav``, ``<id>_explanation.wav`` and ``<id>.png`` for up to ``n_export`` clips."""

@@ -19,7 +19,10 @@ class LMACBrain(InterpreterBrain):
     """
 
     def explain(self, view):
-        return self.modules.decoder.mask(view.hidden, view.n_frames)
+        masks = self.modules.decoder.mask(view.hidden, view.n_frames)
+        if masks.dim() == 4:  # one mask per class (multi-label): each row takes its class's
+            masks = masks[torch.arange(masks.shape[0], device=masks.device), view.decision]
+        return masks
 
     def make_view(self, batch, stage):
         if stage != sb.Stage.TRAIN or getattr(self.hparams, "contaminant_prob", 0.0) <= 0:

@@ -127,14 +127,15 @@ def train_lmac(hparams, run_opts, manifests):
         decoder.train()
         logger.info("Fine-tuning the decoder of %s", hparams["pretrained_interpreter"])
     else:
-        decoder = hparams["decoder"](layer_channels=channels)
+        n_masks = classifier.n_classes if classifier.multilabel else 1
+        decoder = hparams["decoder"](layer_channels=channels, n_masks=n_masks)
     hparams["checkpointer"].add_recoverable("decoder", decoder)
     if hparams.get("contaminant_folder"):
         hparams["contaminants"] = ContaminantBank(
             hparams["contaminant_folder"], num_samples=int(hparams["clip_seconds"] * 16000), seed=hparams["seed"])
     hparams["classes"] = manifests["classes"]
 
-    datasets = classification_datasets(manifests, hparams["clip_seconds"])
+    datasets = classification_datasets(manifests, hparams["clip_seconds"], multilabel=classifier.multilabel)
     brain = LMACBrain(
         classifier,
         modules={"decoder": decoder},

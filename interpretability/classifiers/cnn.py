@@ -81,11 +81,10 @@ class SingleConvBlock(nn.Module):
 class _BlockEncoder(nn.Module):
     """Shared forward: input norm over mel bins, blocks with dropout, max+mean pooling to an embedding.
 
-    Subclasses set ``self.norm0`` and ``self.block_names``. Input ``[B, T, n_mels]``; returns the embedding
+    Subclasses set ``self.norm0``, ``self.block_names`` and ``self.dropout``. Input ``[B, T, n_mels]``; returns the embedding
     ``[B, emb_dim]`` and a dict of every block's output ``[B, C, T', M']``.
     """
 
-    dropout = 0.2
 
     def forward(self, features):
         x = features.unsqueeze(1)  # [B, 1, T, M]
@@ -106,8 +105,9 @@ class CNN14Encoder(_BlockEncoder):
     Hidden representations read by interpreters: ``conv_block3`` .. ``conv_block6``.
     """
 
-    def __init__(self, n_mels=80, emb_dim=2048, norm_type="bn", channels=(64, 128, 256, 512, 1024)):
+    def __init__(self, n_mels=80, emb_dim=2048, norm_type="bn", channels=(64, 128, 256, 512, 1024), dropout=0.2):
         super().__init__()
+        self.dropout = dropout
         self.norm0 = _norm(norm_type, n_mels)
         widths = [1, *channels, emb_dim]
         self.block_names = [f"conv_block{i}" for i in range(1, len(widths))]
@@ -125,8 +125,9 @@ class CompactCNNEncoder(_BlockEncoder):
     1.2 M. Hidden representations: ``conv_block1`` .. ``conv_block4``.
     """
 
-    def __init__(self, n_mels=80, channels=(32, 64, 128, 256), norm_type="bn"):
+    def __init__(self, n_mels=80, channels=(32, 64, 128, 256), norm_type="bn", dropout=0.1):
         super().__init__()
+        self.dropout = dropout
         self.norm0 = _norm(norm_type, n_mels)
         widths = [1, *channels]
         self.block_names = [f"conv_block{i}" for i in range(1, len(widths))]

@@ -77,9 +77,9 @@ TONAL_MARGIN_REL = 0.02
 # rates in Hz. Ranges of different classes overlap on purpose: classes differ in shape, not in band.
 CLASS_SPECS = {
     "pure_tone": {"duration": (0.3, 0.8), "freq": (250.0, 4000.0), "fine_split_hz": 1000.0},
-    "rising_chirp": {"duration": (0.3, 0.8), "start_freq": (200.0, 2500.0), "sweep_ratio": (1.5, 4.0),
+    "rising_chirp": {"duration": (0.3, 0.8), "start_freq": (200.0, 2500.0), "sweep_ratio": (2.0, 4.0),
                      "fine_split_hz": 1100.0},
-    "falling_chirp": {"duration": (0.3, 0.8), "start_freq": (200.0, 2500.0), "sweep_ratio": (1.5, 4.0),
+    "falling_chirp": {"duration": (0.3, 0.8), "start_freq": (200.0, 2500.0), "sweep_ratio": (2.0, 4.0),
                       "fine_split_hz": 1100.0},
     "noise_burst": {"duration": (0.3, 0.8), "center_freq": (400.0, 5000.0), "bandwidth_octaves": (0.4, 2.0),
                     "fine_split_hz": 1400.0},
@@ -88,9 +88,9 @@ CLASS_SPECS = {
     "harmonic_stack": {"duration": (0.3, 0.8), "f0": (100.0, 600.0), "n_harmonics": (3, 8),
                        "rolloff": (0.5, 1.5), "fine_split_hz": 600.0},
     "am_tone": {"duration": (0.3, 0.8), "freq": (250.0, 4000.0), "mod_rate_hz": (4.0, 25.0),
-                "mod_depth": (0.5, 1.0), "fine_split_hz": 1000.0},
+                "mod_depth": (0.8, 1.0), "fine_split_hz": 1000.0},
     "fm_tone": {"duration": (0.3, 0.8), "freq": (250.0, 4000.0), "mod_rate_hz": (3.0, 12.0),
-                "deviation": (0.03, 0.12), "fine_split_hz": 1000.0},
+                "deviation": (0.06, 0.15), "fine_split_hz": 1000.0},
     "low_rumble": {"duration": (0.3, 0.8), "band_low": (20.0, 40.0), "cutoff": (100.0, 400.0),
                    "mod_rate_hz": (0.3, 3.0), "mod_depth": (0.2, 0.7), "fine_split_hz": 90.0},
     "impact": {"duration": (0.1, 0.3), "decay_share": (0.08, 0.25), "band_low": (60.0, 400.0),

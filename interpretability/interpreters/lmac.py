@@ -112,18 +112,22 @@ class LMACDecoder(nn.Module):
         Used to place the mel-band centres of the initial mel-to-linear map.
     initial_logit : float
         Bias of the mel-to-linear layer: the initial mask is about ``sigmoid(initial_logit)`` (0.73 by default).
+    n_masks : int
+        1 (default): one mask explaining the decision, ``[B, T, F]``. For a multi-label classifier, one mask per
+        class, ``[B, n_masks, T, F]``, of which each (clip, present class) row uses its own.
     """
 
     def __init__(self, layer_channels, n_freqs=513, width=64, min_width=32, n_mels=N_MELS, head_channels=16,
-                 sample_rate=SAMPLE_RATE, initial_logit=1.0):
+                 sample_rate=SAMPLE_RATE, initial_logit=1.0, n_masks=1):
         super().__init__()
         if not layer_channels:
             raise ValueError("layer_channels must name at least one hidden layer")
         self.layer_names = list(layer_channels)
         self.layer_channels = {name: int(c) for name, c in layer_channels.items()}
+        self.n_masks = int(n_masks)
         self.config = dict(layer_channels=dict(self.layer_channels), n_freqs=n_freqs, width=width,
                            min_width=min_width, n_mels=n_mels, head_channels=head_channels,
-                           sample_rate=sample_rate, initial_logit=initial_logit)
+                           sample_rate=sample_rate, initial_logit=initial_logit, n_masks=self.n_masks)
         self.n_freqs = n_freqs
         self.n_mels = n_mels
         depth = len(self.layer_names)
@@ -134,7 +138,7 @@ class LMACDecoder(nn.Module):
         out_widths = [head_channels, *widths[:-1]]
         self.merge = nn.ModuleList(_ConvNormReLU(w, o) for w, o in zip(widths, out_widths))
         self.refine = _ConvNormReLU(head_channels, head_channels)
-        self.output = nn.Conv2d(head_channels, 1, 3, padding=1)
+        self.output = nn.Conv2d(head_channels, self.n_masks, 3, padding=1)
         self.mel_to_linear = nn.Linear(n_mels, n_freqs)
         with torch.no_grad():
             self.output.weight.mul_(0.1)
@@ -165,7 +169,8 @@ class LMACDecoder(nn.Module):
             x = skip if x is None else _fit(x, skip.shape[-2:]) + skip
             x = self.merge[index](x)
         x = self.refine(_fit(x, (int(n_frames), self.n_mels)))
-        return self.mel_to_linear(self.output(x).squeeze(1))
+        logits = self.mel_to_linear(self.output(x))
+        return logits.squeeze(1) if self.n_masks == 1 else logits
 
     def mask(self, hidden, n_frames):
         """``sigmoid(forward(hidden, n_frames))``: the mask in [0, 1], ``[B, n_frames, n_freqs]``."""

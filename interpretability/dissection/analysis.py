@@ -1,0 +1,99 @@
+"""Analysis: share of "uninterpretable" neurons per layer (AND, section 4.5).
+
+Description sentences are clustered with K-means over sentence embeddings; a description belongs to every
+cluster one of its sentences falls in. A neuron is uninterpretable when no cluster holds at least ``tau`` of its
+top-K clips (the paper reports tau = 3/5, 4/5, 5/5).
+"""
+import io
+import logging
+import math
+
+import torch
+
+from interpretability.dissection.calibration import split_sentences
+from interpretability.results import atomic_write_bytes
+
+logger = logging.getLogger(__name__)
+
+
+def description_clusters(descriptions, text_encoder, n_clusters=10, seed=0):
+    """K-means over the sentences of all descriptions -> per description the set of its sentences' clusters.
+
+    ``n_clusters`` is capped at the number of distinct sentences.
+    """
+    from sklearn.cluster import KMeans
+
+    sentences, owner = [], []
+    for i, description in enumerate(descriptions):
+        for sentence in split_sentences(description):
+            sentences.append(sentence)
+            owner.append(i)
+    clusters = [set() for _ in descriptions]
+    if not sentences:
+        return clusters
+    distinct = sorted(set(sentences))
+    embeddings = text_encoder.encode(distinct).numpy()
+    k = max(1, min(n_clusters, len(distinct)))
+    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(embeddings)
+    label_of = dict(zip(distinct, labels.tolist()))
+    for sentence, i in zip(sentences, owner):
+        clusters[i].add(label_of[sentence])
+    return clusters
+
+
+def uninterpretable_neurons(top_indices, clusters, tau=0.6):
+    """``BoolTensor [M]``: no cluster is shared by at least ``ceil(tau * K)`` of a neuron's top-K clips.
+
+    ``top_indices`` ``[M, K]`` clip indices; ``clusters`` per clip the set of its cluster ids.
+    """
+    if not 0 < tau <= 1:
+        raise ValueError(f"tau must be in (0, 1], got {tau}")
+    k = top_indices.shape[1]
+    needed = math.ceil(tau * k - 1e-9)
+    flags = []
+    for row in top_indices.tolist():
+        counts = {}
+        for clip in row:
+            for cluster in clusters[clip]:
+                counts[cluster] = counts.get(cluster, 0) + 1
+        flags.append(max(counts.values(), default=0) < needed)
+    return torch.tensor(flags, dtype=torch.bool)
+
+
+def uninterpretable_share(top_indices_per_layer, clusters, tau=0.6):
+    """``{layer: share in [0, 1]}`` of uninterpretable neurons, from ``{layer: [M, K] top-K clip indices}``."""
+    return {layer: float(uninterpretable_neurons(top, clusters, tau).float().mean())
+            for layer, top in top_indices_per_layer.items()}
+
+
+def plot_uninterpretable(shares, path, title="Uninterpretable neurons"):
+    """Line plot of the percentage of uninterpretable neurons per layer, written to ``path`` (PNG) atomically.
+
+    ``shares`` is ``{layer: share}`` or ``{series: {layer: share}}`` (e.g. one series per model or tau);
+    layers are plotted in the order given.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if shares and all(isinstance(v, (int, float)) for v in shares.values()):
+        shares = {"": shares}
+    figure, axis = plt.subplots(figsize=(max(4.0, 0.6 * max((len(s) for s in shares.values()), default=1)), 3.5))
+    try:
+        for series, per_layer in shares.items():
+            layers = list(per_layer)
+            axis.plot(range(len(layers)), [100 * per_layer[l] for l in layers], marker="o", label=series or None)
+            axis.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
+        axis.set_ylabel("uninterpretable neurons (%)")
+        axis.set_ylim(0, 100)
+        axis.set_title(title)
+        if any(shares):
+            axis.legend()
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=120)
+    finally:
+        plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
