@@ -40,6 +40,7 @@ def main():
     parser.add_argument("--duration", type=float, default=2.0, help="clip length in seconds")
     parser.add_argument("--n_classes", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=20, help="classifier epochs")
+    parser.add_argument("--lmac_epochs", type=int, default=10, help="L-MAC epochs (L-MAC FT runs half as many)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -62,11 +63,43 @@ def main():
         common + [f"--output_folder={classifier_out}", f"--number_of_epochs={args.epochs}"],
     )
 
+    classifier_dir = os.path.join(classifier_out, "classifier")
+
+    lmac_out = os.path.join(out, "lmac")
+    lmac = run_stage(
+        "L-MAC", "train_lmac.py", "lmac_cnn6.yaml", os.path.join(lmac_out, "test_metrics.json"),
+        common + [f"--output_folder={lmac_out}", f"--pretrained_classifier={classifier_dir}",
+                  f"--number_of_epochs={args.lmac_epochs}"],
+    )
+    lmac_ft_out = os.path.join(out, "lmac_ft")
+    lmac_ft = run_stage(
+        "L-MAC FT", "train_lmac.py", "lmac_cnn6_ft.yaml", os.path.join(lmac_ft_out, "test_metrics.json"),
+        common + [f"--output_folder={lmac_ft_out}", f"--pretrained_classifier={classifier_dir}",
+                  f"--pretrained_interpreter={lmac_out}", f"--number_of_epochs={max(1, args.lmac_epochs // 2)}"],
+    )
+
+    # The inference interface, as a user calls it on a file of their own.
+    from interpretability.inference import Explainer
+
+    explained = os.path.join(out, "explained")
+    explainer = Explainer.from_hparams(os.path.join(lmac_ft_out, "interpreter"))
+    example = sorted(f for f in os.listdir(os.path.join(data, "audio")) if f.startswith("5-"))[0]
+    result = explainer.explain_file(os.path.join(data, "audio", example))
+    written = explainer.save(result, explained, os.path.splitext(example)[0])
+
     print("\nDemo results (synthetic set, ESC-50 layout)")
     print(f"  data:        {data}")
     print(f"  classifier:  test accuracy {classifier['acc']:.3f} ({classifier['params']} parameters)")
-    print(f"               exported to {os.path.join(classifier_out, 'classifier')}")
-    print(f"               metrics in {os.path.join(classifier_out, 'test_metrics.json')}")
+    print(f"               exported to {classifier_dir}")
+    header = "AI     AD     AG     FF    FidIn  MM    SI-SDR gain  IoU   params"
+    print(f"  explanations (test split)   {header}")
+    for name, m in (("L-MAC", lmac), ("L-MAC FT", lmac_ft)):
+        print(f"  {name:<27} {m['AI']:5.1f}  {m['AD']:5.1f}  {m['AG']:5.1f}  {m['FF']:.2f}  {m['FidIn']:.2f}   "
+              f"{m['MM']:.2f}  {m['SISDR_gain']:+6.2f} dB   {m['IoU']:.2f}  {m['params']}")
+    print(f"  listenable explanations:   {os.path.join(lmac_out, 'explanations')}/<id>_explanation.wav, <id>.png")
+    print(f"  explain a file:            {example} -> {result['label']} (p={result['probability']:.2f}), "
+          f"{written[1]}")
+    print(f"  all metrics:               {out}/*/test_metrics.json")
 
 
 if __name__ == "__main__":
