@@ -103,9 +103,8 @@ class Explainer:
         magnitude, phase = magnitude_phase(wavs)
         logits, hidden = self.classifier.forward_with_hidden(magnitude)
         decision = logits.argmax(dim=-1)
-        mask = self.decoder.mask(hidden, magnitude.shape[1])
-        if mask.dim() == 4:  # a multi-label decoder has a mask per class: explain the top class
-            mask = mask[torch.arange(mask.shape[0], device=mask.device), decision]
+        # a multi-label decoder has a mask per class: explain the top class
+        mask = self.decoder.mask(hidden, magnitude.shape[1], classes=decision)
         return {
             "mask": mask,
             "explanation": listenable(magnitude, phase, mask, wavs.shape[-1], self.mask_domain),

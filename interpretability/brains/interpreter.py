@@ -148,9 +148,11 @@ class InterpreterBrain(sb.Brain):
         clean = batch_tensor(batch.clean_sig) if hasattr(batch, "clean_sig") else None
         return ClipView(batch_tensor(batch.sig), self.classifier, clean)
 
-    def collect(self, batch, view, mask):
-        """On valid / test: add the batch's metrics, and export the first clips on test."""
+    def collect(self, batch, view, mask, extra=None):
+        """On valid / test: add the batch's metrics (and a method's own per-row ``extra`` ``{name: [R]}``),
+        and export the first clips on test."""
         metrics = explanation_metrics(self.classifier, view, mask, self.mask_domain)
+        metrics.update(extra or {})
         ids = view.row_ids(batch.id, getattr(self.hparams, "classes", None))
         self.metric_collector.append(ids, **{k: v.cpu() for k, v in metrics.items()})
         if self.stage == sb.Stage.TEST and if_main_process():

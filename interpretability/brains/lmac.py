@@ -19,10 +19,8 @@ class LMACBrain(InterpreterBrain):
     """
 
     def explain(self, view):
-        masks = self.modules.decoder.mask(view.hidden, view.n_frames)
-        if masks.dim() == 4:  # one mask per class (multi-label): each row takes its class's
-            masks = masks[torch.arange(masks.shape[0], device=masks.device), view.decision]
-        return masks
+        # a multi-label decoder has a mask per class: each (clip, class) row takes its class's
+        return self.modules.decoder.mask(view.hidden, view.n_frames, classes=view.decision)
 
     def make_view(self, batch, stage):
         if stage != sb.Stage.TRAIN or getattr(self.hparams, "contaminant_prob", 0.0) <= 0:

@@ -67,10 +67,14 @@ class SpectrogramClassifier(nn.Module):
 
 
 def build_classifier(architecture, n_classes, n_mels=N_MELS, multilabel=False, **encoder_kwargs):
-    """Build a classifier by architecture name (``cnn14`` or ``compact_cnn``).
+    """Build a classifier by architecture name (``cnn14``, ``compact_cnn`` or ``ast``).
 
     ``encoder_kwargs`` go to the encoder (``emb_dim``, ``channels``, ``norm_type``).
     """
+    if architecture == "ast":  # transformers' AST brings its own front end and head (classifiers/ast.py)
+        from interpretability.classifiers.ast import build_ast_classifier
+
+        return build_ast_classifier(n_classes, n_mels=n_mels, multilabel=multilabel, **encoder_kwargs)
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown classifier architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
     encoder_kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in encoder_kwargs.items()}

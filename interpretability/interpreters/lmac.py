@@ -146,7 +146,7 @@ class LMACDecoder(nn.Module):
             self.mel_to_linear.weight.copy_(mel_to_linear_matrix(n_mels, n_freqs, sample_rate))
             self.mel_to_linear.bias.fill_(initial_logit)
 
-    def forward(self, hidden, n_frames):
+    def forward(self, hidden, n_frames, classes=None):
         """Mask logits (pre-sigmoid).
 
         Arguments
@@ -155,10 +155,13 @@ class LMACDecoder(nn.Module):
             ``{layer: [B, C_l, T_l, M_l]}`` with at least the layers of ``layer_channels``.
         n_frames : int
             STFT frames ``T`` of the input.
+        classes : torch.Tensor, optional
+            ``[B]`` class index per row: with ``n_masks > 1`` only that class's mask is computed.
 
         Returns
         -------
-        torch.Tensor, ``[B, n_frames, n_freqs]``
+        torch.Tensor, ``[B, n_frames, n_freqs]`` (``[B, n_masks, n_frames, n_freqs]`` for several masks and no
+        ``classes``)
         """
         missing = [name for name in self.layer_names if name not in hidden]
         if missing:
@@ -169,12 +172,16 @@ class LMACDecoder(nn.Module):
             x = skip if x is None else _fit(x, skip.shape[-2:]) + skip
             x = self.merge[index](x)
         x = self.refine(_fit(x, (int(n_frames), self.n_mels)))
-        logits = self.mel_to_linear(self.output(x))
+        per_class = self.output(x)  # [B, n_masks, T, n_mels]
+        if classes is not None and self.n_masks > 1:
+            # pick each row's class before the (largest) mel-to-linear map
+            return self.mel_to_linear(per_class[torch.arange(per_class.shape[0], device=x.device), classes])
+        logits = self.mel_to_linear(per_class)
         return logits.squeeze(1) if self.n_masks == 1 else logits
 
-    def mask(self, hidden, n_frames):
+    def mask(self, hidden, n_frames, classes=None):
         """``sigmoid(forward(hidden, n_frames))``: the mask in [0, 1], ``[B, n_frames, n_freqs]``."""
-        return torch.sigmoid(self.forward(hidden, n_frames))
+        return torch.sigmoid(self.forward(hidden, n_frames, classes))
 
 
 def total_variation(mask):

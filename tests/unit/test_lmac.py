@@ -206,3 +206,13 @@ def test_a_few_adam_steps_reduce_the_objective():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.5
+
+
+def test_multilabel_decoder_computes_only_the_selected_class_mask():
+    decoder = LMACDecoder({"a": 8, "b": 16}, n_masks=3, width=16, min_width=8, head_channels=4)
+    hidden = {"a": torch.randn(4, 8, 10, 20), "b": torch.randn(4, 16, 5, 10)}
+    every = decoder.mask(hidden, 44)
+    classes = torch.tensor([2, 0, 1, 2])
+    assert every.shape == (4, 3, 44, 513)
+    assert torch.allclose(decoder.mask(hidden, 44, classes=classes), every[torch.arange(4), classes], atol=1e-6)
+    assert decoder.config["n_masks"] == 3

@@ -1,0 +1,248 @@
+"""L2I, Listen to Interpret (Parekh et al., NeurIPS 2022; METHODS.md, "L2I").
+
+``Psi`` (:class:`L2IPsi`) maps the frozen classifier's hidden representations to non-negative activations
+``H`` ``[B, K, T]`` of the ``K`` atoms of a frozen NMF dictionary ``W`` ``[F, K]`` (interpreters/nmf.py), at the
+STFT frame rate. ``Theta`` (:class:`L2ITheta`) pools ``H`` over time with gated attention (Ilse et al. 2018)
+into ``z`` ``[B, K]`` and a bias-free linear layer gives class scores ``theta z``. Training (:func:`l2i_objective`)
+makes Theta mimic the classifier while ``W H`` reconstructs the input spectrogram.
+
+An explanation of class ``c`` keeps the components whose relevance ``r_k = z_k theta_{c,k} / max_l |z_l
+theta_{c,l}|`` exceeds ``tau`` (:func:`relevance`) and turns them into a soft mask on the STFT grid,
+``M = sum_{k in L} w_k h_k / (W H + eps)`` (:func:`component_mask`), so the shared evaluation and listenable
+export of every interpreter apply unchanged.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from interpretability.interpreters.lmac import _fit as fit_to_grid
+from interpretability.interpreters.nmf import nmf_input, nmf_output
+
+FREQ_POOLS = ("mean", "max")
+ACTIVATIONS = ("relu", "softplus")
+
+
+class L2IPsi(nn.Module):
+    """Hidden maps ``{layer: [B, C_l, T_l, M_l]}`` -> non-negative activations ``H`` ``[B, K, T]``.
+
+    Each map is pooled over its frequency axis (``freq_pool``), resized in time to the ``T`` STFT frames
+    (integer-factor upsampling aligned with the classifier's pooling, as the L-MAC decoder does), the maps are
+    concatenated over channels and two 1x1 convolutions (GroupNorm + ReLU between them, per sample so ``H``
+    does not depend on the rest of the batch) give ``K`` channels, made non-negative by ``activation``.
+
+    Arguments
+    ---------
+    layer_channels : dict[str, int], channels of the hidden maps read, shallow -> deep.
+    n_components : int, ``K``, the atoms of the NMF dictionary.
+    width : int, channels between the two 1x1 convolutions.
+    freq_pool : ``mean`` or ``max``.
+    activation : ``relu`` (exact zeros) or ``softplus``.
+    """
+
+    def __init__(self, layer_channels, n_components, width=256, freq_pool="mean", activation="relu"):
+        super().__init__()
+        if not layer_channels:
+            raise ValueError("layer_channels must name at least one hidden layer")
+        if freq_pool not in FREQ_POOLS:
+            raise ValueError(f"freq_pool must be one of {FREQ_POOLS}, got {freq_pool!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.layer_channels = {name: int(c) for name, c in layer_channels.items()}
+        self.layer_names = list(self.layer_channels)
+        self.n_components = int(n_components)
+        self.freq_pool = freq_pool
+        self.activation = activation
+        self.config = dict(layer_channels=dict(self.layer_channels), n_components=self.n_components, width=width,
+                           freq_pool=freq_pool, activation=activation)
+        total = sum(self.layer_channels.values())
+        self.project = nn.Conv1d(total, width, 1)
+        self.norm = nn.GroupNorm(1, width)
+        self.output = nn.Conv1d(width, self.n_components, 1)
+
+    def pooled(self, hidden, n_frames):
+        """The concatenated frequency-pooled maps on the STFT frame axis, ``[B, sum C_l, n_frames]``."""
+        missing = [name for name in self.layer_names if name not in hidden]
+        if missing:
+            raise KeyError(f"hidden maps lack layers {missing}; Psi reads {self.layer_names}")
+        maps = []
+        for name in self.layer_names:
+            h = hidden[name]
+            h = h.mean(dim=3) if self.freq_pool == "mean" else h.amax(dim=3)  # [B, C, T_l]
+            maps.append(fit_to_grid(h.unsqueeze(-1), (int(n_frames), 1)).squeeze(-1))
+        return torch.cat(maps, dim=1)
+
+    def forward(self, hidden, n_frames):
+        """``H`` ``[B, K, n_frames]``, non-negative."""
+        x = self.output(F.relu(self.norm(self.project(self.pooled(hidden, n_frames)))))
+        return F.relu(x) if self.activation == "relu" else F.softplus(x)
+
+
+class GatedAttentionPooling(nn.Module):
+    """Ilse et al. (2018): ``a_t = softmax_t(w^T (tanh(V h_t) * sigmoid(U h_t)))``, ``z = sum_t a_t h_t``.
+
+    ``[B, K, T]`` -> ``(z [B, K], a [B, T])``.
+    """
+
+    def __init__(self, n_inputs, attention_dim=64):
+        super().__init__()
+        self.V = nn.Linear(n_inputs, attention_dim)
+        self.U = nn.Linear(n_inputs, attention_dim)
+        self.w = nn.Linear(attention_dim, 1, bias=False)
+
+    def weights(self, activations):
+        """Attention ``[B, T]`` (sums to 1 over time) for ``[B, K, T]``."""
+        frames = activations.transpose(1, 2)  # [B, T, K]
+        scores = self.w(torch.tanh(self.V(frames)) * torch.sigmoid(self.U(frames))).squeeze(-1)
+        return torch.softmax(scores, dim=1)
+
+    def forward(self, activations):
+        attention = self.weights(activations)
+        return torch.einsum("bkt,bt->bk", activations, attention), attention
+
+
+class L2ITheta(nn.Module):
+    """Gated-attention pooling over time + bias-free linear head: ``H [B, K, T]`` -> ``(scores [B, C], z [B, K],
+    attention [B, T])``. ``head.weight`` is ``theta`` ``[C, K]``."""
+
+    def __init__(self, n_components, n_classes, attention_dim=64):
+        super().__init__()
+        self.config = dict(n_components=int(n_components), n_classes=int(n_classes), attention_dim=attention_dim)
+        self.pool = GatedAttentionPooling(n_components, attention_dim)
+        self.head = nn.Linear(n_components, n_classes, bias=False)
+
+    def forward(self, activations):
+        pooled, attention = self.pool(activations)
+        return self.head(pooled), pooled, attention
+
+
+class L2IInterpreter(nn.Module):
+    """Psi, Theta and the frozen dictionary ``W`` (a buffer), with what an explanation needs.
+
+    Arguments
+    ---------
+    psi : L2IPsi
+    theta : L2ITheta
+    dictionary : torch.Tensor, ``[F, K]`` non-negative, unit-norm columns.
+    domain : the dictionary's domain (``log1p`` or ``linear``), that of the reconstruction target.
+    tau : relevance threshold for keeping a component.
+    eps : added to ``W H`` in the mask's denominator.
+    """
+
+    def __init__(self, psi, theta, dictionary, domain="log1p", tau=0.2, eps=1e-6):
+        super().__init__()
+        if dictionary.shape[1] != psi.n_components or theta.config["n_components"] != psi.n_components:
+            raise ValueError(f"the dictionary has {dictionary.shape[1]} atoms, Psi outputs {psi.n_components} and "
+                             f"Theta reads {theta.config['n_components']}: they must agree")
+        self.psi = psi
+        self.theta = theta
+        self.register_buffer("dictionary", dictionary.detach().float().clone())
+        self.domain = domain
+        self.tau = float(tau)
+        self.eps = float(eps)
+
+    @property
+    def config(self):
+        return dict(psi=dict(self.psi.config), theta=dict(self.theta.config), domain=self.domain, tau=self.tau,
+                    eps=self.eps, n_features=int(self.dictionary.shape[0]))
+
+    def forward(self, hidden, n_frames):
+        """``(H [B, K, T], scores [B, C], z [B, K], attention [B, T])``."""
+        activations = self.psi(hidden, n_frames)
+        scores, pooled, attention = self.theta(activations)
+        return activations, scores, pooled, attention
+
+    def explain(self, activations, pooled, classes):
+        """Masks ``[B, T, F]`` and selected components ``[B, K]`` (bool) for ``classes`` ``[B]``."""
+        selected = relevance(pooled, self.theta.head.weight, classes) > self.tau
+        return component_mask(self.dictionary, activations, selected, self.eps), selected
+
+
+def relevance(pooled, theta, classes, eps=1e-12):
+    """``r_k = z_k theta_{c,k} / max_l |z_l theta_{c,l}|`` per row; 0 where every contribution is 0.
+
+    ``pooled`` ``[B, K]`` (``z``), ``theta`` ``[C, K]``, ``classes`` long ``[B]`` -> ``[B, K]``.
+    """
+    contribution = pooled * theta[classes.long()]
+    scale = contribution.abs().amax(dim=1, keepdim=True)
+    return contribution / scale.clamp_min(eps)
+
+
+def component_mask(dictionary, activations, selected, eps=1e-6):
+    """``M = sum_{k in L} w_k h_k / (W H + eps)``, clipped to [0, 1], on the ``[B, T, F]`` grid.
+
+    ``dictionary`` ``[F, K]``, ``activations`` ``[B, K, T]``, ``selected`` ``[B, K]`` (bool or 0/1 weights).
+    """
+    full = torch.einsum("fk,bkt->btf", dictionary, activations)
+    part = torch.einsum("fk,bkt->btf", dictionary, activations * selected.to(activations.dtype).unsqueeze(-1))
+    return (part / (full + eps)).clamp(0.0, 1.0)
+
+
+def component_masks(dictionary, activations, components, eps=1e-6):
+    """One mask per listed component, ``w_k h_k / (W H + eps)``: ``[B, K, T]``, ``components`` long ``[n]``
+    -> ``[B, n, T, F]`` (what each selected component sounds like alone)."""
+    full = torch.einsum("fk,bkt->btf", dictionary, activations)
+    parts = torch.einsum("fn,bnt->bntf", dictionary[:, components], activations[:, components])
+    return (parts / (full.unsqueeze(1) + eps)).clamp(0.0, 1.0)
+
+
+def remove_components(magnitude, dictionary, activations, removed, domain="log1p"):
+    """The spectrogram minus the ``removed`` components, in the dictionary's domain, as a linear magnitude.
+
+    ``nmf_output(max(0, nmf_input(|X|) - sum_{k in removed} w_k h_k))``: ``|X|`` ``[B, T, F]``, ``[F, K]``,
+    ``[B, K, T]``, ``removed`` ``[B, K]`` bool -> ``[B, T, F]``.
+    """
+    part = torch.einsum("fk,bkt->btf", dictionary, activations * removed.to(activations.dtype).unsqueeze(-1))
+    return nmf_output(nmf_input(magnitude, domain) - part, domain)
+
+
+def random_other_components(selected, generator):
+    """As many components per row as ``selected`` ``[B, K]`` (bool) holds, drawn uniformly among the
+    others (all of them when fewer remain), with ``generator`` (CPU). Returns ``[B, K]`` bool."""
+    rows, n_components = selected.shape
+    keys = torch.rand(rows, n_components, generator=generator).to(selected.device)
+    keys = keys.masked_fill(selected, 2.0)  # the selected ones sort last
+    order = keys.argsort(dim=1)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(n_components, device=selected.device).expand(rows, -1))
+    count = selected.sum(dim=1, keepdim=True)
+    return (rank < count) & ~selected
+
+
+def fidelity_loss(theta_scores, classifier_logits, multilabel=False):
+    """Per clip ``[B]``: cross-entropy of Theta's softmax against the soft target ``softmax(f(x))``; for a
+    multi-label classifier the mean over classes of the BCE of Theta's sigmoid against ``sigmoid(f(x))``."""
+    if multilabel:
+        target = torch.sigmoid(classifier_logits)
+        return F.binary_cross_entropy_with_logits(theta_scores, target, reduction="none").mean(dim=1)
+    target = torch.softmax(classifier_logits, dim=1)
+    return -(target * torch.log_softmax(theta_scores, dim=1)).sum(dim=1)
+
+
+def l2i_objective(theta_scores, classifier_logits, target_spectrogram, dictionary, activations, alpha=10.0,
+                  beta=0.8, multilabel=False):
+    """The L2I training loss ``L = L_fid + alpha * ||V - W H||^2 + beta * |H|_1``, per clip, averaged over the batch.
+
+    Normalisation: the reconstruction term is the **mean** squared error over the ``T x F`` cells of the clip
+    and the sparsity term the **mean** of ``H`` over its ``K x T`` entries, so neither grows with the clip
+    length, the number of frequency bins or the dictionary size; ``L_fid`` is per clip (:func:`fidelity_loss`).
+
+    Arguments
+    ---------
+    theta_scores : ``[B, C]`` Theta's logits.
+    classifier_logits : ``[B, C]`` the frozen classifier's logits (targets, not differentiated).
+    target_spectrogram : ``[B, T, F]`` ``V``, the spectrogram in the dictionary's domain (``log1p|X|``).
+    dictionary : ``[F, K]`` ``W`` (frozen).
+    activations : ``[B, K, T]`` ``H``, non-negative.
+
+    Returns
+    -------
+    (loss, terms): the scalar loss and the detached batch means of ``fid``, ``rec``, ``l1``, so that
+    ``loss = fid + alpha * rec + beta * l1``.
+    """
+    fid = fidelity_loss(theta_scores, classifier_logits.detach(), multilabel)
+    reconstruction = torch.einsum("fk,bkt->btf", dictionary, activations)
+    rec = (target_spectrogram - reconstruction).pow(2).flatten(1).mean(dim=1)
+    l1 = activations.abs().flatten(1).mean(dim=1)
+    loss = (fid + alpha * rec + beta * l1).mean()
+    terms = {"fid": fid.mean(), "rec": rec.mean(), "l1": l1.mean()}
+    return loss, {name: value.detach() for name, value in terms.items()}
