@@ -55,12 +55,13 @@ def main():
         logger.info("[data] %d clips of %d classes in %.1f s -> %s", summary["n_clips"], args.n_classes,
                     summary["seconds"], data)
 
-    common = [f"--data_folder={data}", f"--clip_seconds={args.duration}", f"--n_classes={args.n_classes}"]
+    common = [f"--data_folder={data}", f"--clip_seconds={args.duration}"]
     classifier_out = os.path.join(out, "classifier")
     classifier = run_stage(
         "classifier", "train_classifier.py", "classifier_cnn6.yaml",
         os.path.join(classifier_out, "test_metrics.json"),
-        common + [f"--output_folder={classifier_out}", f"--number_of_epochs={args.epochs}"],
+        common + [f"--output_folder={classifier_out}", f"--number_of_epochs={args.epochs}",
+                  f"--n_classes={args.n_classes}"],
     )
 
     classifier_dir = os.path.join(classifier_out, "classifier")

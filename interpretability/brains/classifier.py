@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import speechbrain as sb
 from speechbrain.utils.distributed import if_main_process
 
+from interpretability.brains.distributed import CPUDistributedMixin
 from interpretability.classifiers.base import count_parameters
 from interpretability.results import write_stage_metrics
 from interpretability.spectral import magnitude_phase
@@ -32,7 +33,7 @@ def augment_waveforms(wavs, max_gain_db=6.0, generator=None):
     return shifted * (10 ** (gain_db / 20)).to(wavs.device)
 
 
-class ClassifierBrain(sb.Brain):
+class ClassifierBrain(CPUDistributedMixin, sb.Brain):
     """Brain for ``modules.classifier`` on waveforms ``batch.sig``.
 
     hparams used: ``multilabel``, ``augment``, ``output_folder``, ``lr_annealing`` (optional),

@@ -15,6 +15,7 @@ from speechbrain.utils.distributed import if_main_process
 
 from interpretability.audio import write_audio
 from interpretability.brains.classifier import batch_tensor
+from interpretability.brains.distributed import CPUDistributedMixin
 from interpretability.classifiers.base import count_parameters
 from interpretability.metrics.faithfulness import faithfulness_metrics, faithfulness_metrics_from_scores
 from interpretability.metrics.ground_truth import mask_overlap, oracle_mask, si_sdr
@@ -109,7 +110,7 @@ def explanation_metrics(classifier, view, mask, domain="linear"):
     return metrics
 
 
-class InterpreterBrain(sb.Brain):
+class InterpreterBrain(CPUDistributedMixin, sb.Brain):
     """Base Brain of every explanation method.
 
     Subclasses implement :meth:`explain` (a mask ``[B, T, F]`` in [0, 1] for a :class:`ClipView`) and, when

@@ -785,8 +785,12 @@ class Dissection:
                                       n_neurons=sum(len(set(v)) for v in ablation.values()))
 
         measured = effect(selected)
-        controls = [effect(random_control(selected, widths, seed=self.options.seed + r,
-                                          exclude_selected=self.options.random_exclude_selected))
+        exclude = self.options.random_exclude_selected and all(
+            2 * len(set(ids)) <= widths[layer] for layer, ids in selected.items())
+        if self.options.random_exclude_selected and not exclude:
+            logger.info("target %r: over half of a layer's neurons selected; the random control draws among all",
+                        target)
+        controls = [effect(random_control(selected, widths, seed=self.options.seed + r, exclude_selected=exclude))
                     for r in range(max(1, self.options.random_repeats))]
         keys = ("delta_A", "delta_R", "delta_A_logit", "delta_R_logit")
         return {"n_neurons": n_selected, "effect": measured,
@@ -1071,7 +1075,6 @@ def run_dissection(hparams, run_opts, manifests):
                                        multilabel=multilabel, with_clean=False)
     probing = ProbingSet.from_datasets([datasets[s] for s in splits], manifests["classes"], multilabel=multilabel,
                                        max_clips=hparams.get("max_clips"), seed=hparams.get("seed", 0))
-    logger.info("AND: %d probing clips from %s, layers %s", len(probing), splits, hparams["layers"])
     backends = Backends(captioner=hparams.get("captioner"), summarizer=hparams.get("summarizer"),
                         text_encoder=hparams.get("text_encoder"),
                         audio_text_encoder=hparams.get("audio_text_encoder"), pos_tagger=hparams.get("pos_tagger"),
@@ -1079,6 +1082,7 @@ def run_dissection(hparams, run_opts, manifests):
     if not hparams.get("layers"):
         hparams["layers"] = default_layers(model, hparams.get("output_layer") or "head")
     options = options_from_hparams(hparams, progress=not run_option("noprogressbar", False))
+    logger.info("AND: %d probing clips from %s, layers %s", len(probing), splits, options.layers)
     dissection = Dissection(model, probing, hparams["output_folder"], options, backends,
                             output_classes=output_classes, device=device)
     return dissection.run()

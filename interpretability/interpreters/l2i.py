@@ -246,3 +246,36 @@ def l2i_objective(theta_scores, classifier_logits, target_spectrogram, dictionar
     loss = (fid + alpha * rec + beta * l1).mean()
     terms = {"fid": fid.mean(), "rec": rec.mean(), "l1": l1.mean()}
     return loss, {name: value.detach() for name, value in terms.items()}
+
+
+def load_l2i(folder, device="cpu"):
+    """Load the L2I interpreter of an interpreter folder (``train_l2i.py``'s ``<output_folder>/interpreter/``,
+    written by :func:`~interpretability.inference.export_interpreter`: its ``decoder.ckpt`` holds Psi, Theta and
+    the dictionary). Returns ``(L2IInterpreter, description)``."""
+    import os
+
+    import yaml
+
+    from interpretability.classifiers.io import HPARAMS_FILE
+    from interpretability.errors import CheckpointError
+    from interpretability.inference import DECODER_FILE, interpreter_folder
+
+    folder = interpreter_folder(folder)
+    with open(os.path.join(folder, HPARAMS_FILE), encoding="utf-8") as handle:
+        description = yaml.safe_load(handle) or {}
+    if description.get("method") != "l2i":
+        raise CheckpointError(f"{os.path.join(folder, HPARAMS_FILE)}: not an L2I interpreter "
+                              f"(method {description.get('method')!r})")
+    config = description["decoder"]
+    psi = L2IPsi(**config["psi"])
+    theta = L2ITheta(**config["theta"])
+    dictionary = torch.zeros(config["n_features"], psi.n_components)
+    interpreter = L2IInterpreter(psi, theta, dictionary, domain=config["domain"], tau=config["tau"],
+                                 eps=config["eps"])
+    path = os.path.join(folder, DECODER_FILE)
+    try:
+        interpreter.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: checkpoint does not match the L2I interpreter in {HPARAMS_FILE} "
+                              f"({str(err).splitlines()[0]})") from None
+    return interpreter.to(device).eval(), description

@@ -149,6 +149,7 @@ class SparseNMF:
         self.device = torch.device(device)
         self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
         self.dictionary = None
+        self.initial_dictionary = None  # kept to measure what learning added
         self.stats_a = torch.zeros(self.n_components, self.n_components, device=self.device)
         self.stats_b = torch.zeros(self.n_features, self.n_components, device=self.device)
         self.n_batches = 0
@@ -170,6 +171,7 @@ class SparseNMF:
         noise = torch.rand(chosen.shape, generator=self.generator).to(frames.device)
         scale = chosen.mean().clamp_min(1e-6)
         self.dictionary = normalize_columns(chosen + 0.1 * scale * noise)
+        self.initial_dictionary = self.dictionary.clone()
 
     def _check(self, frames):
         if frames.dim() != 2 or frames.shape[1] != self.n_features:

@@ -108,3 +108,17 @@ def test_performance_check_parser_rejects_and_accepts(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps({"acc": 0.5, "pruning": {"delta_A": -0.2}}))
     assert check_performance(str(tmp_path), "m.json:acc>=0.5 m.json:pruning.delta_A<0") == []
     assert len(check_performance(str(tmp_path), "m.json:acc>=0.9 m.json:pruning.delta_A>0")) == 2
+
+
+def test_classifier_recipe_under_torchrun_on_cpu(synthetic_data, tmp_path):
+    """Two processes with gloo: SpeechBrain's DDP path (our Brains skip SyncBatchNorm on CPU)."""
+    recipe = os.path.join(ROOT, "recipes", "ESC50")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "train_classifier.py",
+               "hparams/classifier_cnn6.yaml", f"--data_folder={synthetic_data('ESC50')}",
+               f"--output_folder={tmp_path}", "--n_classes=6", "--clip_seconds=1.0", "--number_of_epochs=1",
+               "--distributed_backend=gloo", "--device=cpu", "--channels=[8,16,16,32]"]
+    result = subprocess.run(command, cwd=recipe, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(tmp_path / "test_metrics.json", encoding="utf-8") as handle:
+        assert json.load(handle)["n_clips"] > 0
+    assert (tmp_path / "classifier" / "model.ckpt").is_file()
