@@ -1,6 +1,4 @@
 """ESC-50 preparation on a tiny synthetic set written in the ESC-50 layout."""
-import csv
-import json
 import os
 import shutil
 
@@ -10,10 +8,10 @@ from interpretability.data.esc50 import prepare_esc50
 from interpretability.data.pipelines import classification_datasets
 from interpretability.data.synthetic import generate_dataset
 from interpretability.errors import AudioError, DataError, InputError
+from manifest_io import OUTPUTS, load, read_rows, snapshot, write_rows
 
 DURATION = 0.5
 SAMPLE_RATE = 16000
-OUTPUTS = ("train.json", "valid.json", "test.json", "classes.json", "prepare_opts.json")
 
 
 @pytest.fixture(scope="module")
@@ -32,26 +30,12 @@ def dataset(generated, tmp_path):
     return root
 
 
-def read_rows(path):
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        return reader.fieldnames, list(reader)
 
 
-def write_rows(path, fieldnames, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fieldnames)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
-def load(path):
-    with open(path) as handle:
-        return json.load(handle)
 
 
-def snapshot(folder):
-    return {name: (folder / name).read_bytes() for name in OUTPUTS}
 
 
 def test_manifests_match_metadata(generated, tmp_path):

@@ -1,6 +1,4 @@
 """SONYC-UST preparation on tiny synthetic sets written in the v2.3 and v1 layouts."""
-import csv
-import json
 import logging
 import os
 import re
@@ -13,8 +11,8 @@ from interpretability.data.pipelines import classification_datasets
 from interpretability.data.sonyc_ust import prepare_sonyc_ust
 from interpretability.data.synthetic import generate_dataset
 from interpretability.errors import AudioError, DataError
+from manifest_io import OUTPUTS, load, read_rows, snapshot, write_rows
 
-OUTPUTS = ("train.json", "valid.json", "test.json", "classes.json", "prepare_opts.json")
 COARSE = re.compile(r"^\d+_[^_]+_presence$")
 
 
@@ -42,26 +40,12 @@ def dataset(generated, tmp_path):
     return root
 
 
-def read_rows(path):
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        return reader.fieldnames, list(reader)
 
 
-def write_rows(path, fieldnames, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fieldnames)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
-def load(path):
-    with open(path) as handle:
-        return json.load(handle)
 
 
-def snapshot(folder):
-    return {name: (folder / name).read_bytes() for name in OUTPUTS}
 
 
 def coarse_columns(fieldnames):

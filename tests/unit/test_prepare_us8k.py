@@ -1,6 +1,4 @@
 """UrbanSound8K preparation on a tiny synthetic set written in the UrbanSound8K layout."""
-import csv
-import json
 import os
 import shutil
 
@@ -10,10 +8,10 @@ import soundfile
 from interpretability.data.synthetic import generate_dataset
 from interpretability.data.us8k import prepare_us8k
 from interpretability.errors import AudioError, DataError
+from manifest_io import OUTPUTS, load, read_rows, snapshot, write_rows
 
 DURATION = 0.5
 SAMPLE_RATE = 16000
-OUTPUTS = ("train.json", "valid.json", "test.json", "classes.json", "prepare_opts.json")
 
 
 @pytest.fixture(scope="module")
@@ -35,26 +33,12 @@ def metadata(root):
     return root / "metadata" / "UrbanSound8K.csv"
 
 
-def read_rows(path):
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        return reader.fieldnames, list(reader)
 
 
-def write_rows(path, fieldnames, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fieldnames)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
-def load(path):
-    with open(path) as handle:
-        return json.load(handle)
 
 
-def snapshot(folder):
-    return {name: (folder / name).read_bytes() for name in OUTPUTS}
 
 
 def test_manifests_match_metadata(generated, tmp_path):
