@@ -135,10 +135,40 @@ def train_lmac(hparams, run_opts, manifests):
             hparams["contaminant_folder"], num_samples=int(hparams["clip_seconds"] * 16000), seed=hparams["seed"])
     hparams["classes"] = manifests["classes"]
 
+    method = "lmac_ft" if hparams.get("guidance_weight", 0) > 0 else "lmac"
+
+    def export():
+        export_interpreter(os.path.join(hparams["output_folder"], "interpreter"), decoder, decoder.config,
+                           classifier_source, mask_domain=hparams.get("mask_domain", "linear"), method=method)
+
+    brain = fit_and_test_interpreter(LMACBrain, classifier, {"decoder": decoder}, hparams, run_opts, manifests,
+                                     export)
+    return brain, brain.test_stats
+
+
+def fit_and_test_interpreter(brain_class, classifier, modules, hparams, run_opts, manifests, export):
+    """What every interpreter recipe shares once its modules are built: make the Brain, fit it on the train /
+    valid splits, test the checkpoint that is best on ``checkpoint_key`` (``checkpoint_mode`` min or max; default
+    the validation loss) and, on the main process, call ``export()``.
+
+    Arguments
+    ---------
+    brain_class : an :class:`~interpretability.brains.interpreter.InterpreterBrain` subclass.
+    classifier : the frozen classifier it explains.
+    modules : dict, the trainable modules (already registered with ``hparams["checkpointer"]``).
+    hparams : dict with ``opt_class``, ``checkpointer``, ``epoch_counter``, ``clip_seconds``, loader options.
+    run_opts : dict
+    manifests : dict, ``{"train", "valid", "test", "classes"}`` from data preparation.
+    export : callable without arguments, writes the trained interpreter.
+
+    Returns
+    -------
+    The Brain (its ``test_stats`` hold the test metrics).
+    """
     datasets = classification_datasets(manifests, hparams["clip_seconds"], multilabel=classifier.multilabel)
-    brain = LMACBrain(
+    brain = brain_class(
         classifier,
-        modules={"decoder": decoder},
+        modules=modules,
         opt_class=hparams["opt_class"],
         hparams=hparams,
         run_opts=run_opts,
@@ -151,10 +181,6 @@ def train_lmac(hparams, run_opts, manifests):
     best = {"min_key": key} if hparams.get("checkpoint_mode", "min") == "min" else {"max_key": key}
     brain.evaluate(datasets["test"], test_loader_kwargs=hparams["valid_dataloader_opts"], **best)
     if if_main_process():
-        export_interpreter(
-            os.path.join(hparams["output_folder"], "interpreter"), decoder, decoder.config, classifier_source,
-            mask_domain=hparams.get("mask_domain", "linear"),
-            method="lmac_ft" if hparams.get("guidance_weight", 0) > 0 else "lmac",
-        )
+        export()
     sb.utils.distributed.ddp_barrier()
-    return brain, brain.test_stats
+    return brain

@@ -11,12 +11,18 @@ theta_{c,l}|`` exceeds ``tau`` (:func:`relevance`) and turns them into a soft ma
 ``M = sum_{k in L} w_k h_k / (W H + eps)`` (:func:`component_mask`), so the shared evaluation and listenable
 export of every interpreter apply unchanged.
 """
+import os
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from interpretability.classifiers.io import HPARAMS_FILE
+from interpretability.errors import CheckpointError
+
 from interpretability.interpreters.lmac import _fit as fit_to_grid
-from interpretability.interpreters.nmf import nmf_input, nmf_output
+from interpretability.interpreters.nmf import read_description
+from interpretability.spectral import apply_mask
 
 FREQ_POOLS = ("mean", "max")
 ACTIVATIONS = ("relu", "softplus")
@@ -25,21 +31,25 @@ ACTIVATIONS = ("relu", "softplus")
 class L2IPsi(nn.Module):
     """Hidden maps ``{layer: [B, C_l, T_l, M_l]}`` -> non-negative activations ``H`` ``[B, K, T]``.
 
-    Each map is pooled over its frequency axis (``freq_pool``), resized in time to the ``T`` STFT frames
-    (integer-factor upsampling aligned with the classifier's pooling, as the L-MAC decoder does), the maps are
-    concatenated over channels and two 1x1 convolutions (GroupNorm + ReLU between them, per sample so ``H``
-    does not depend on the rest of the batch) give ``K`` channels, made non-negative by ``activation``.
+    Each map is pooled over its frequency axis to ``freq_bands`` bands (``freq_pool``: mean or max; 1 band is a
+    plain pooling over frequency), resized in time to the ``T`` STFT frames (integer-factor upsampling aligned
+    with the classifier's pooling, as the L-MAC decoder does), the maps are concatenated over (channel, band)
+    and a temporal convolution (``kernel_size`` frames, GroupNorm + ReLU, per sample so ``H`` does not depend on
+    the rest of the batch) and a 1x1 convolution give ``K`` channels, made non-negative by ``activation``.
 
     Arguments
     ---------
     layer_channels : dict[str, int], channels of the hidden maps read, shallow -> deep.
     n_components : int, ``K``, the atoms of the NMF dictionary.
-    width : int, channels between the two 1x1 convolutions.
+    width : int, channels between the two convolutions.
     freq_pool : ``mean`` or ``max``.
+    freq_bands : int, frequency bands kept per map (fewer when a map has fewer bins).
+    kernel_size : int (odd), frames seen by the first convolution.
     activation : ``relu`` (exact zeros) or ``softplus``.
     """
 
-    def __init__(self, layer_channels, n_components, width=256, freq_pool="mean", activation="relu"):
+    def __init__(self, layer_channels, n_components, width=256, freq_pool="mean", freq_bands=1, kernel_size=1,
+                 activation="relu"):
         super().__init__()
         if not layer_channels:
             raise ValueError("layer_channels must name at least one hidden layer")
@@ -47,27 +57,42 @@ class L2IPsi(nn.Module):
             raise ValueError(f"freq_pool must be one of {FREQ_POOLS}, got {freq_pool!r}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if int(freq_bands) < 1 or int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
+            raise ValueError(f"freq_bands must be >= 1 and kernel_size odd, got {freq_bands} and {kernel_size}")
         self.layer_channels = {name: int(c) for name, c in layer_channels.items()}
         self.layer_names = list(self.layer_channels)
         self.n_components = int(n_components)
         self.freq_pool = freq_pool
+        self.freq_bands = int(freq_bands)
         self.activation = activation
         self.config = dict(layer_channels=dict(self.layer_channels), n_components=self.n_components, width=width,
-                           freq_pool=freq_pool, activation=activation)
-        total = sum(self.layer_channels.values())
-        self.project = nn.Conv1d(total, width, 1)
+                           freq_pool=freq_pool, freq_bands=self.freq_bands, kernel_size=int(kernel_size),
+                           activation=activation)
+        total = sum(self.layer_channels.values()) * self.freq_bands
+        self.project = nn.Conv1d(total, width, int(kernel_size), padding=int(kernel_size) // 2)
         self.norm = nn.GroupNorm(1, width)
         self.output = nn.Conv1d(width, self.n_components, 1)
 
+    def _bands(self, h):
+        """``[B, C, T_l, M_l]`` -> ``[B, C * freq_bands, T_l]`` (bands repeated when ``M_l < freq_bands``, so
+        every layer contributes the same number of features per channel)."""
+        size = (h.shape[2], self.freq_bands)
+        if self.freq_pool == "mean":
+            pooled = F.adaptive_avg_pool2d(h, size) if h.shape[3] >= self.freq_bands else \
+                F.interpolate(h.mean(dim=3, keepdim=True), size=size, mode="nearest")
+        else:
+            pooled = F.adaptive_max_pool2d(h, size) if h.shape[3] >= self.freq_bands else \
+                F.interpolate(h.amax(dim=3, keepdim=True), size=size, mode="nearest")
+        return pooled.permute(0, 1, 3, 2).reshape(h.shape[0], -1, h.shape[2])
+
     def pooled(self, hidden, n_frames):
-        """The concatenated frequency-pooled maps on the STFT frame axis, ``[B, sum C_l, n_frames]``."""
+        """The concatenated frequency-pooled maps on the STFT frame axis, ``[B, sum C_l * bands, n_frames]``."""
         missing = [name for name in self.layer_names if name not in hidden]
         if missing:
             raise KeyError(f"hidden maps lack layers {missing}; Psi reads {self.layer_names}")
         maps = []
         for name in self.layer_names:
-            h = hidden[name]
-            h = h.mean(dim=3) if self.freq_pool == "mean" else h.amax(dim=3)  # [B, C, T_l]
+            h = self._bands(hidden[name])  # [B, C * bands, T_l]
             maps.append(fit_to_grid(h.unsqueeze(-1), (int(n_frames), 1)).squeeze(-1))
         return torch.cat(maps, dim=1)
 
@@ -185,22 +210,29 @@ def component_masks(dictionary, activations, components, eps=1e-6):
     return (parts / (full.unsqueeze(1) + eps)).clamp(0.0, 1.0)
 
 
-def remove_components(magnitude, dictionary, activations, removed, domain="log1p"):
-    """The spectrogram minus the ``removed`` components, in the dictionary's domain, as a linear magnitude.
+def remove_components(magnitude, dictionary, activations, removed, mask_domain="linear", eps=1e-6):
+    """The input minus the ``removed`` components, as a linear magnitude ``[B, T, F]``.
 
-    ``nmf_output(max(0, nmf_input(|X|) - sum_{k in removed} w_k h_k))``: ``|X|`` ``[B, T, F]``, ``[F, K]``,
-    ``[B, K, T]``, ``removed`` ``[B, K]`` bool -> ``[B, T, F]``.
+    The components' share of the input is taken out with the complement of their soft mask,
+    ``apply_mask(|X|, 1 - M_removed, mask_domain)`` (:func:`component_mask`): in the default linear domain this is
+    ``|X| - M_removed |X|``, the input minus the listenable explanation the components make (L2I's ``x - x_int``),
+    so removing the selected components is exactly the masked-out input the shared FF metric scores.
+    ``dictionary`` ``[F, K]``, ``activations`` ``[B, K, T]``, ``removed`` ``[B, K]`` bool.
     """
-    part = torch.einsum("fk,bkt->btf", dictionary, activations * removed.to(activations.dtype).unsqueeze(-1))
-    return nmf_output(nmf_input(magnitude, domain) - part, domain)
+    mask = component_mask(dictionary, activations, removed, eps)
+    return apply_mask(magnitude, 1.0 - mask, mask_domain)
 
 
-def random_other_components(selected, generator):
-    """As many components per row as ``selected`` ``[B, K]`` (bool) holds, drawn uniformly among the
-    others (all of them when fewer remain), with ``generator`` (CPU). Returns ``[B, K]`` bool."""
+def random_other_components(selected, generator, candidates=None):
+    """The random control of component removal: as many components per row as ``selected`` ``[B, K]`` (bool)
+    holds, drawn uniformly among the other ``candidates`` (bool ``[B, K]``, e.g. the components active in the
+    clip; default all), completed from the remaining others when too few candidates are left, with
+    ``generator`` (CPU). Returns ``[B, K]`` bool, disjoint from ``selected``."""
     rows, n_components = selected.shape
     keys = torch.rand(rows, n_components, generator=generator).to(selected.device)
-    keys = keys.masked_fill(selected, 2.0)  # the selected ones sort last
+    if candidates is not None:
+        keys = keys + (~candidates.bool()).to(keys.dtype)  # non-candidates sort after every candidate
+    keys = keys.masked_fill(selected, 3.0)  # the selected ones sort last
     order = keys.argsort(dim=1)
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(n_components, device=selected.device).expand(rows, -1))
@@ -210,10 +242,12 @@ def random_other_components(selected, generator):
 
 def fidelity_loss(theta_scores, classifier_logits, multilabel=False):
     """Per clip ``[B]``: cross-entropy of Theta's softmax against the soft target ``softmax(f(x))``; for a
-    multi-label classifier the mean over classes of the BCE of Theta's sigmoid against ``sigmoid(f(x))``."""
+    multi-label classifier the element-wise BCE of Theta's sigmoids against ``sigmoid(f(x))``, summed over the
+    classes (as the multi-class cross-entropy sums over them, so the term weighs the same against the
+    reconstruction and sparsity terms whatever the number of classes it has to fit)."""
     if multilabel:
         target = torch.sigmoid(classifier_logits)
-        return F.binary_cross_entropy_with_logits(theta_scores, target, reduction="none").mean(dim=1)
+        return F.binary_cross_entropy_with_logits(theta_scores, target, reduction="none").sum(dim=1)
     target = torch.softmax(classifier_logits, dim=1)
     return -(target * torch.log_softmax(theta_scores, dim=1)).sum(dim=1)
 
@@ -251,31 +285,29 @@ def l2i_objective(theta_scores, classifier_logits, target_spectrogram, dictionar
 def load_l2i(folder, device="cpu"):
     """Load the L2I interpreter of an interpreter folder (``train_l2i.py``'s ``<output_folder>/interpreter/``,
     written by :func:`~interpretability.inference.export_interpreter`: its ``decoder.ckpt`` holds Psi, Theta and
-    the dictionary). Returns ``(L2IInterpreter, description)``."""
-    import os
-
-    import yaml
-
-    from interpretability.classifiers.io import HPARAMS_FILE
-    from interpretability.errors import CheckpointError
+    the dictionary). Returns ``(L2IInterpreter, description)``; a folder that is not an L2I interpreter, or whose
+    checkpoint does not match its ``hyperparams.yaml``, raises :class:`CheckpointError` naming the file."""
     from interpretability.inference import DECODER_FILE, interpreter_folder
 
     folder = interpreter_folder(folder)
-    with open(os.path.join(folder, HPARAMS_FILE), encoding="utf-8") as handle:
-        description = yaml.safe_load(handle) or {}
+    description_path = os.path.join(folder, HPARAMS_FILE)
+    description = read_description(description_path, "the interpreter description")
     if description.get("method") != "l2i":
-        raise CheckpointError(f"{os.path.join(folder, HPARAMS_FILE)}: not an L2I interpreter "
-                              f"(method {description.get('method')!r})")
-    config = description["decoder"]
-    psi = L2IPsi(**config["psi"])
-    theta = L2ITheta(**config["theta"])
-    dictionary = torch.zeros(config["n_features"], psi.n_components)
-    interpreter = L2IInterpreter(psi, theta, dictionary, domain=config["domain"], tau=config["tau"],
-                                 eps=config["eps"])
+        raise CheckpointError(f"{description_path}: not an L2I interpreter (method {description.get('method')!r})")
+    try:
+        config = description["decoder"]
+        psi = L2IPsi(**config["psi"])
+        theta = L2ITheta(**config["theta"])
+        dictionary = torch.zeros(int(config["n_features"]), psi.n_components)
+        interpreter = L2IInterpreter(psi, theta, dictionary, domain=config["domain"], tau=config["tau"],
+                                     eps=config["eps"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{description_path}: its L2I description is incomplete or invalid ({err})") from None
     path = os.path.join(folder, DECODER_FILE)
     try:
-        interpreter.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except RuntimeError as err:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        interpreter.load_state_dict(state)
+    except (RuntimeError, OSError, KeyError, AttributeError) as err:
         raise CheckpointError(f"{path}: checkpoint does not match the L2I interpreter in {HPARAMS_FILE} "
-                              f"({str(err).splitlines()[0]})") from None
+                              f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
     return interpreter.to(device).eval(), description

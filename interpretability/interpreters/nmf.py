@@ -257,15 +257,24 @@ def dictionary_folder(path):
                           f"{os.path.join(path, 'nmf')}; train_nmf.py writes one)")
 
 
+def read_description(path, what):
+    """The dict of a YAML description written beside a checkpoint; an unreadable file raises
+    :class:`CheckpointError` naming it and ``what`` it should hold."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            description = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise CheckpointError(f"{path}: cannot read {what} ({err})") from None
+    if not isinstance(description, dict):
+        raise CheckpointError(f"{path}: expected a mapping for {what}, got {type(description).__name__}")
+    return description
+
+
 def load_dictionary(path):
     """Load ``(W [F, K], description)`` from a folder written by :func:`save_dictionary`."""
     folder = dictionary_folder(path)
     description_path = os.path.join(folder, DESCRIPTION_FILE)
-    try:
-        with open(description_path, encoding="utf-8") as handle:
-            description = yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise CheckpointError(f"{description_path}: cannot read the dictionary description ({err})") from None
+    description = read_description(description_path, "the dictionary description")
     dictionary_path = os.path.join(folder, DICTIONARY_FILE)
     try:
         dictionary = torch.load(dictionary_path, map_location="cpu", weights_only=True)
