@@ -1,8 +1,13 @@
 """Analysis: share of "uninterpretable" neurons per layer (AND, section 4.5).
 
-Description sentences are clustered with K-means over sentence embeddings; a description belongs to every
-cluster one of its sentences falls in. A neuron is uninterpretable when no cluster holds at least ``tau`` of its
-top-K clips (the paper reports tau = 3/5, 4/5, 5/5).
+Descriptions are clustered with K-means over their sentence-encoder embeddings, one cluster per clip (``unit
+"description"``, the default). A neuron is uninterpretable when no cluster holds at least ``tau`` of its top-K
+clips (the paper reports tau = 3/5, 4/5, 5/5).
+
+``unit "sentence"`` clusters the sentences of the descriptions instead, and a description belongs to every
+cluster one of its sentences falls in. With a templated captioner that is nearly meaningless: a sentence most
+descriptions share ("It is a single short event.") puts almost every clip in one cluster, so every neuron counts
+as interpretable whatever it responds to.
 """
 import io
 import logging
@@ -16,28 +21,33 @@ from interpretability.results import atomic_write_bytes
 logger = logging.getLogger(__name__)
 
 
-def description_clusters(descriptions, text_encoder, n_clusters=10, seed=0):
-    """K-means over the sentences of all descriptions -> per description the set of its sentences' clusters.
+def description_clusters(descriptions, text_encoder, n_clusters=10, seed=0, unit="description"):
+    """K-means over the embeddings of the descriptions (``unit "description"``: one cluster per clip) or of their
+    sentences (``unit "sentence"``: a clip joins the cluster of each of its sentences).
 
-    ``n_clusters`` is capped at the number of distinct sentences.
+    Returns per description the set of its cluster ids; ``n_clusters`` is capped at the number of distinct texts.
     """
     from sklearn.cluster import KMeans
 
-    sentences, owner = [], []
+    if unit not in ("description", "sentence"):
+        raise ValueError(f"unit must be 'description' or 'sentence', got {unit!r}")
+    texts, owner = [], []
     for i, description in enumerate(descriptions):
-        for sentence in split_sentences(description):
-            sentences.append(sentence)
+        parts = split_sentences(description) if unit == "sentence" else (
+            [description.strip()] if description and description.strip() else [])
+        for text in parts:
+            texts.append(text)
             owner.append(i)
     clusters = [set() for _ in descriptions]
-    if not sentences:
+    if not texts:
         return clusters
-    distinct = sorted(set(sentences))
+    distinct = sorted(set(texts))
     embeddings = text_encoder.encode(distinct).numpy()
     k = max(1, min(n_clusters, len(distinct)))
     labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(embeddings)
     label_of = dict(zip(distinct, labels.tolist()))
-    for sentence, i in zip(sentences, owner):
-        clusters[i].add(label_of[sentence])
+    for text, i in zip(texts, owner):
+        clusters[i].add(label_of[text])
     return clusters
 
 

@@ -1,7 +1,8 @@
 """Module C, open concepts: the words of a (calibrated) summary that describe the sound.
 
-POS tagging keeps adjectives and participles ("high-pitched", "rising", "muffled"), and nouns and verbs when
-``include_nouns_verbs`` is set (for analysis: "dog", "bark"); negated words ("no background noise", "not
+POS tagging keeps adjectives and participles ("high-pitched", "rising", "muffled"), and nouns (proper nouns
+included: "AM") and verbs when ``include_nouns_verbs`` is set (for analysis, and for pruning by open concepts when
+class names are nouns: "dog", "bark", "chirp"); negated words ("no background noise", "not
 rhythmic") and non-acoustic words are dropped. Adjectives, nouns and verbs are reported by lemma, participles
 by their lower-case form ("rising", not "rise").
 
@@ -38,7 +39,7 @@ NON_ACOUSTIC_WORDS = frozenset({
 
 ADJECTIVE_POS = ("ADJ",)
 PARTICIPLE_TAGS = ("VBG", "VBN")
-NOUN_VERB_POS = ("NOUN", "VERB")
+NOUN_VERB_POS = ("NOUN", "PROPN", "VERB")
 
 
 def extract_open_concepts(text, tagger, include_nouns_verbs=False, non_acoustic=NON_ACOUSTIC_WORDS):

@@ -32,7 +32,7 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
@@ -73,7 +73,8 @@ class DissectionOptions:
     extractive one, 0.5 for an LLM. ``db_centering`` subtracts from each concept's DB score its mean similarity with
     all probing descriptions (a concept-prior correction like WPMI's ``- lambda log p(c)``; off in the paper).
     ``tau`` (a value or a list; the first is reported as ``uninterpretable``) is the share of a neuron's top-K clips
-    one description cluster must hold for the neuron to count as interpretable. ``skip`` names optional stages not
+    one description cluster must hold for the neuron to count as interpretable; ``cluster_unit`` clusters whole
+    descriptions (default) or their sentences (see :mod:`.analysis`). ``skip`` names optional stages not
     to run (:data:`OPTIONAL_STAGES`).
     """
 
@@ -101,6 +102,7 @@ class DissectionOptions:
     random_repeats: int = 3
     random_exclude_selected: bool = True
     n_clusters: int = 10
+    cluster_unit: str = "description"
     tau: object = 0.6
     seed: int = 0
     skip: tuple = ()
@@ -122,6 +124,8 @@ class DissectionOptions:
             raise InputError(f"unknown pruning strategies {sorted(bad)}; known: {STRATEGIES}")
         if self.k < 1:
             raise InputError(f"top_k must be at least 1, got {self.k}")
+        if self.cluster_unit not in ("description", "sentence"):
+            raise InputError(f"cluster_unit must be 'description' or 'sentence', got {self.cluster_unit!r}")
 
 
 class ProbingSet:
@@ -507,7 +511,8 @@ class Dissection:
             activations = self._capture(range(n))
             save_activations(self.path("activations.pt"), activations)
             return activations
-        shards = [shard_path(self.folder, r) for r in range(self.world_size) if len(shard_indices(n, r, self.world_size))]
+        shards = [shard_path(self.folder, r) for r in range(self.world_size)
+                  if len(shard_indices(n, r, self.world_size))]
         mine = shard_indices(n, self.rank, self.world_size)
         if len(mine) and not os.path.isfile(shard_path(self.folder, self.rank)):
             save_activations(shard_path(self.folder, self.rank), self._capture(mine))
@@ -804,12 +809,13 @@ class Dissection:
         taus = self.taus()
         if not self._done("uninterpretable.json"):
             clusters = description_clusters(descriptions, self.backends.text_encoder, self.options.n_clusters,
-                                            seed=self.options.seed)
+                                            seed=self.options.seed, unit=self.options.cluster_unit)
             flags = {f"{tau:g}": {layer: uninterpretable_neurons(sides["top"], clusters, tau).tolist()
                                   for layer, sides in top.items()} for tau in taus}
             shares = {t: {layer: sum(f) / len(f) for layer, f in per_layer.items()} for t, per_layer in flags.items()}
             atomic_write_json(self.path("uninterpretable.json"), {
-                "taus": taus, "n_clusters": self.options.n_clusters, "shares": shares,
+                "taus": taus, "n_clusters": self.options.n_clusters, "cluster_unit": self.options.cluster_unit,
+                "shares": shares,
                 "clip_clusters": [sorted(c) for c in clusters], "uninterpretable": flags})
         data = _read_json(self.path("uninterpretable.json"))
         if not os.path.isfile(self.path("uninterpretable.png")):
@@ -1000,7 +1006,8 @@ def confidence_changes(intact, ablated, own, target, multilabel=False, n_neurons
 def load_dissected_model(hparams, manifests, device="cpu"):
     """The model a recipe dissects and the class name of each of its outputs.
 
-    ``ast_config`` given: a randomly initialised AST over the data's classes (tests); ``architecture: ast``:
+    ``ast_config`` given (ASTConfig arguments, or the name of the hparams entry holding them): a randomly initialised
+    AST over the data's classes (tests); ``architecture: ast``:
     ``--pretrained_classifier`` is an AST by local folder or hub id (or an exported classifier folder); otherwise
     the exported classifier of ``train_classifier.py``, checked against the data's classes.
     """
@@ -1009,10 +1016,16 @@ def load_dissected_model(hparams, manifests, device="cpu"):
 
     classes = list(manifests["classes"])
     source = hparams.get("pretrained_classifier")
-    if hparams.get("ast_config"):
+    ast_config = hparams.get("ast_config")
+    if isinstance(ast_config, str):   # the name of another hparams entry (tests: --ast_config=tiny_ast_config)
+        if not isinstance(hparams.get(ast_config), dict):
+            raise InputError(f"ast_config names {ast_config!r}, which is no mapping of ASTConfig arguments in the "
+                             "hparams")
+        ast_config = hparams[ast_config]
+    if ast_config:
         logger.warning("dissecting a randomly initialised AST built from ast_config (a test set-up)")
         model = build_ast_classifier(len(classes), n_mels=hparams.get("n_mels", 128),
-                                     multilabel=hparams.get("multilabel", False), ast_config=hparams["ast_config"],
+                                     multilabel=hparams.get("multilabel", False), ast_config=ast_config,
                                      classes=classes, seed=hparams.get("seed", 0))
         return model.to(device).eval(), classes
     if hparams.get("architecture") == "ast" and source and not (
@@ -1054,7 +1067,8 @@ def run_dissection(hparams, run_opts, manifests):
     hparams: the :class:`DissectionOptions` fields (``layers`` null: :func:`default_layers`),
     ``pretrained_classifier`` / ``architecture`` / ``ast_config`` / ``ast_multilabel`` (see
     :func:`load_dissected_model`), ``probing_splits`` (default ``[test]``), ``max_clips``, ``clip_seconds``,
-    ``multilabel`` (the data's labels), ``seed`` and the backends ``captioner``, ``summarizer``, ``text_encoder``, ``audio_text_encoder``,
+    ``multilabel`` (the data's labels), ``seed`` and the backends ``captioner``, ``summarizer``, ``text_encoder``,
+    ``audio_text_encoder``,
     ``pos_tagger`` (instances or ``!name:`` factories; see :class:`Backends`), ``spacy_model``.
     Returns the metrics (None on ranks > 0).
     """
@@ -1070,7 +1084,8 @@ def run_dissection(hparams, run_opts, manifests):
     splits = list(hparams.get("probing_splits") or ["test"])
     unknown = [s for s in splits if s not in manifests]
     if unknown:
-        raise InputError(f"probing splits {unknown} are not prepared; the data has {[s for s in ('train', 'valid', 'test') if s in manifests]}")
+        prepared = [s for s in ('train', 'valid', 'test') if s in manifests]
+        raise InputError(f"probing splits {unknown} are not prepared; the data has {prepared}")
     datasets = classification_datasets({s: manifests[s] for s in splits}, hparams["clip_seconds"],
                                        multilabel=multilabel, with_clean=False)
     probing = ProbingSet.from_datasets([datasets[s] for s in splits], manifests["classes"], multilabel=multilabel,

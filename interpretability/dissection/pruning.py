@@ -55,7 +55,8 @@ def select_neurons(neuron_concepts, target, strategy="open", text_encoder=None, 
     ---------
     neuron_concepts : dict
         ``{layer: {neuron_id: concepts}}``; for ``db`` / ``tab`` the ranked closed concepts (the first ``top_n``
-        count), for ``open`` the open concepts (a list or a ``{concept: count}`` mapping; all count).
+        count), for ``open`` the open concepts (a list or a ``{concept: count}`` mapping; all count, and a
+        multi-word target also matches when each of its words is the lemma of one of them).
     target : str
     strategy : "db" | "tab" | "open"
     text_encoder : TextEncoder or None
@@ -84,8 +85,14 @@ def select_neurons(neuron_concepts, target, strategy="open", text_encoder=None, 
             text_encoder.encode([target.replace("_", " ")])[0]
         matching |= {c for c, s in zip(unique, similarity.tolist()) if s >= threshold}
     selected = {}
+    target_words = set(target_lemmas)
     for (layer, neuron_id), concepts in candidates.items():
-        if any(c in matching for c in concepts):
+        named = any(c in matching for c in concepts)
+        if not named and strategy == "open" and len(target_words) > 1:
+            # open concepts are single words: together they name a multi-word target when each of its words is
+            # the lemma of one of them ({"rising", "chirp"} names "rising chirp"; whole words, never substrings)
+            named = target_words <= {w for c in concepts for w in phrase_lemmas(c, lemmatizer)}
+        if named:
             selected.setdefault(layer, []).append(neuron_id)
     return {layer: sorted(ids) for layer, ids in selected.items()}
 

@@ -119,6 +119,14 @@ PROPERTY_SENTENCES = {
     "regular": "Most clips repeat at regular intervals.", "irregular": "Most clips repeat at irregular intervals.",
     "brief": "Most clips are brief.", "short": "Most clips are short.", "long": "Most clips are long.",
     "continuous": "Most clips are continuous.",
+    # the kinds of sound the captioner names in its first sentence
+    "pure tone": "Most clips hold a pure tone.", "rising chirp": "Most clips hold a rising chirp.",
+    "falling chirp": "Most clips hold a falling chirp.",
+    "frequency-modulated fm tone": "Most clips hold a frequency-modulated (FM) tone.",
+    "amplitude-modulated am tone": "Most clips hold an amplitude-modulated (AM) tone.",
+    "harmonic stack": "Most clips hold a harmonic stack.", "click train": "Most clips hold a click train.",
+    "pulsed noise": "Most clips hold pulsed noise.", "impact": "Most clips hold an impact.",
+    "low rumble": "Most clips hold a low rumble.", "noise burst": "Most clips hold a noise burst.",
 }
 # Words of the captioner's sentence frames and of descriptions in general that name no property.
 FRAME_WORDS = frozenset({

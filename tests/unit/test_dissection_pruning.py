@@ -47,6 +47,10 @@ def test_select_neurons_per_strategy():
     assert select_neurons(open_concepts, "water drops", strategy="open", text_encoder=WordEncoder(),
                           threshold=0.9) == {"block": [0]}
     assert select_neurons(open_concepts, "use", strategy="open", text_encoder=WordEncoder()) == {}
+    # a multi-word target named by several single-word open concepts, whole words only
+    words = {"block": {0: {"rising": 1, "chirps": 2}, 1: {"rising": 1}, 2: {"uprising": 1, "chirp": 1}}}
+    assert select_neurons(words, "rising_chirp", strategy="open") == {"block": [0]}
+    assert select_neurons({"fc": {0: ["rising", "chirp"]}}, "rising_chirp", strategy="db", top_n=2) == {}
     with pytest.raises(ValueError):
         select_neurons(closed, "dog", strategy="substring")
 
@@ -147,10 +151,21 @@ def test_description_clusters_and_plot(tmp_path):
             return rows
 
     descriptions = ["A loud sound. It rises.", "A loud bang.", "It rises slowly."]
-    clusters = description_clusters(descriptions, AxisEncoder(), n_clusters=2)
+    clusters = description_clusters(descriptions, AxisEncoder(), n_clusters=2, unit="sentence")
     (loud,) = clusters[1]
     assert clusters[0] == {0, 1}
     assert clusters[2] == {0, 1} - {loud}
+    # whole descriptions: one cluster each ("loud" in the first two, not in the third)
+    whole = description_clusters(descriptions, AxisEncoder(), n_clusters=2)
+    assert whole[0] == whole[1] and len(whole[0]) == 1 and whole[2].isdisjoint(whole[0]) and len(whole[2]) == 1
+    # a sentence every description shares joins all clips in one cluster: sentence clustering cannot tell apart
+    shared = [d + " It is a single short event." for d in descriptions]
+    by_sentence = description_clusters(shared, AxisEncoder(), n_clusters=2, unit="sentence")
+    top = torch.tensor([[0, 1, 2]])
+    assert not uninterpretable_neurons(top, by_sentence, tau=1.0).item()
+    assert uninterpretable_neurons(top, description_clusters(shared, AxisEncoder(), n_clusters=2), tau=1.0).item()
+    with pytest.raises(ValueError, match="unit"):
+        description_clusters(descriptions, AxisEncoder(), unit="word")
     path = plot_uninterpretable({"AST": {"block1": 0.5, "block2": 0.2}, "BEATs": {"block1": 0.4, "block2": 0.4}},
                                 str(tmp_path / "share.png"))
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
