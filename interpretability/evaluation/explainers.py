@@ -1,0 +1,108 @@
+"""Every method of the comparison behind one interface: ``explain(view) -> mask`` on the rows of a
+:class:`~interpretability.brains.interpreter.ClipView`.
+
+Trained interpreters (L-MAC, L-MAC FT, L2I) read the classifier's hidden maps held by the view; the gradient
+baselines (:mod:`interpretability.interpreters.gradient`) differentiate the classifier; two controls need neither:
+``all_ones`` (the whole input) and ``random`` (noise whose mean per row matches a reference method's mask).
+"""
+import os
+
+import torch
+import yaml
+
+from interpretability.classifiers.io import HPARAMS_FILE, load_classifier
+from interpretability.errors import CheckpointError
+from interpretability.inference import CLASSIFIER_FOLDER, interpreter_folder, load_decoder
+from interpretability.interpreters.l2i import load_l2i
+
+
+class DecoderExplainer:
+    """A trained L-MAC decoder: ``sigmoid(decoder(hidden))`` (a multi-label decoder: each row's class mask)."""
+
+    def __init__(self, decoder, mask_domain="linear"):
+        self.decoder = decoder.eval()
+        self.mask_domain = mask_domain
+
+    @torch.no_grad()
+    def explain(self, view):
+        return self.decoder.mask(view.hidden, view.n_frames, classes=view.decision)
+
+
+class L2IExplainer:
+    """A trained L2I interpreter: the soft mask of the components relevant to each row's class."""
+
+    def __init__(self, interpreter, mask_domain="linear"):
+        self.interpreter = interpreter.eval()
+        self.mask_domain = mask_domain
+
+    @torch.no_grad()
+    def explain(self, view):
+        activations, _, pooled, _ = self.interpreter(view.hidden, view.n_frames)
+        return self.interpreter.explain(activations, pooled, view.decision)[0]
+
+
+class AllOnesExplainer:
+    """Control: the mask that keeps everything. AI, AD and AG are 0 by construction (the masked-in input is the
+    input) and FF is the drop to silence."""
+
+    constant = True
+
+    def explain(self, view):
+        return torch.ones_like(view.magnitude)
+
+
+class RandomExplainer:
+    """Control: i.i.d. uniform noise with, per row, the mean of a reference method's mask (L-MAC's, so both keep
+    as much of the input; 0.5 without a reference): ``U(0, 2m)`` for ``m <= 0.5``, ``U(2m - 1, 1)`` above.
+
+    The noise field is drawn from ``seed`` on every call, so it depends on nothing the model does: the
+    randomisation sanity check must find it unchanged (rank correlation 1).
+    """
+
+    def __init__(self, reference=None, seed=0):
+        self.reference = reference
+        self.seed = int(seed)
+
+    def explain(self, view):
+        shape = view.magnitude.shape
+        generator = torch.Generator().manual_seed(self.seed)
+        noise = torch.rand(shape, generator=generator).to(view.magnitude)
+        if self.reference is None:
+            mean = torch.full((shape[0],), 0.5, device=noise.device, dtype=noise.dtype)
+        else:
+            mean = self.reference.explain(view).detach().flatten(1).mean(dim=1).to(noise.dtype)
+        mean = mean.clamp(0, 1).reshape(-1, *([1] * (len(shape) - 1)))
+        low = (2 * mean - 1).clamp_min(0)
+        high = (2 * mean).clamp_max(1)
+        return low + (high - low) * noise
+
+
+def check_same_classifier(classifier, source, folder):
+    """Raise :class:`CheckpointError` unless the classifier saved in an interpreter ``folder`` is ``classifier``
+    (the interpreter explains the classifier it was trained on, nothing else)."""
+    saved_folder = os.path.join(folder, CLASSIFIER_FOLDER)
+    if not os.path.isdir(saved_folder):
+        return
+    saved, _ = load_classifier(saved_folder)
+    mine, theirs = classifier.state_dict(), saved.state_dict()
+    same = mine.keys() == theirs.keys() and all(
+        mine[k].shape == theirs[k].shape and torch.equal(mine[k].cpu(), theirs[k].cpu()) for k in mine)
+    if not same:
+        raise CheckpointError(f"{folder}: this interpreter was trained on the classifier in {saved_folder}, not on "
+                              f"{source}; pass the classifier it explains")
+
+
+def load_trained_explainer(folder, classifier, classifier_source, device="cpu"):
+    """``(explainer, method, mask_domain)`` of an interpreter folder (or the run folder holding ``interpreter/``):
+    an L-MAC / L-MAC FT decoder or an L2I interpreter, checked to explain ``classifier``."""
+    folder = interpreter_folder(folder)
+    check_same_classifier(classifier, classifier_source, folder)
+    with open(os.path.join(folder, HPARAMS_FILE), encoding="utf-8") as handle:
+        method = (yaml.safe_load(handle) or {}).get("method")
+    if method == "l2i":
+        interpreter, description = load_l2i(folder, device)
+        domain = description.get("mask_domain", "linear")
+        return L2IExplainer(interpreter, domain), method, domain
+    decoder, description = load_decoder(folder, device)
+    domain = description.get("mask_domain", "linear")
+    return DecoderExplainer(decoder, domain), method, domain
