@@ -132,6 +132,11 @@ class MelFrontEnd(torch.nn.Module):
             freeze=True,
         )
         self.n_mels = n_mels
+        # The filterbank is frozen, so its [freq, n_mels] matrix is computed once (SpeechBrain's module rebuilds
+        # it on every call); non-persistent, so checkpoints keep the module's keys.
+        with torch.no_grad():
+            matrix = self.filterbank(torch.eye(config.n_freqs).unsqueeze(0))[0]
+        self.register_buffer("fbank_matrix", matrix, persistent=False)
 
     def forward(self, magnitude):
-        return torch.log1p(self.filterbank(magnitude))
+        return torch.log1p(torch.matmul(magnitude, self.fbank_matrix))

@@ -66,3 +66,11 @@ def test_mel_front_end_is_log1p_of_a_nonnegative_filterbank():
     tone_mag, _ = magnitude_phase(torch.sin(2 * math.pi * 1000 * t))
     band = front(tone_mag.unsqueeze(0)).mean(dim=1).argmax().item()
     assert 20 < band < 50
+
+
+def test_mel_front_end_caches_speechbrains_filterbank_exactly():
+    front = MelFrontEnd()
+    mag = torch.rand(2, 7, 513) * 5
+    assert torch.allclose(front(mag), torch.log1p(front.filterbank(mag)), atol=1e-6)
+    # the cached matrix is not saved, so checkpoints written before the cache still load
+    assert "fbank_matrix" not in front.state_dict()
