@@ -132,10 +132,10 @@ def main():
           f"(initial {nmf['relative_error_initial']:.3f})")
     print(f"  L2I fidelity:              top-1 {l2i['fidelity_top1']:.3f}, top-3 {l2i['fidelity_top3']:.3f}; "
           f"removing its components: FF median {l2i['FF_median']:.3f} vs random {l2i['FF_median_random']:.3f}")
-    print("  comparison (AI / AD / AG):  method               in-domain           other-class mix     white noise")
+    print(f"  {'comparison (AI / AD / AG):':<29}{'method':<21}{'in-domain':<21}{'other-class mix':<21}white noise")
     for method in ("lmac", "lmac_ft", "l2i", "gradcam", "integrated_gradients", "saliency", "random"):
         cells = [comparison[c][method] for c in ("in_domain", "other_class_mixture", "white_noise")]
-        print(f"{'':31}{method:<17}" + "".join(f"{m['AI']:5.1f} /{m['AD']:5.1f} /{m['AG']:5.1f}  " for m in cells))
+        print(f"{'':31}{method:<21}" + "".join(f"{m['AI']:5.1f} /{m['AD']:5.1f} /{m['AG']:5.1f}  " for m in cells))
     sanity = comparison["sanity"]
     print("  sanity (rank corr. of masks after randomising every layer): "
           + ", ".join(f"{method} {sanity[method]['rank_corr_all']:.2f}" for method in ("lmac", "gradcam", "saliency")
