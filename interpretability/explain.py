@@ -2,6 +2,8 @@
 
     python -m interpretability.explain --interpreter results/lmac_cnn6/1986 clip.wav [more.wav ...] --out explained/
 
+The interpreter folder is the output of ``train_lmac.py`` (L-MAC, L-MAC FT) or ``train_l2i.py`` (L2I).
+
 For each file writes ``<name>_input.wav`` (16 kHz mono, what the classifier heard), ``<name>_explanation.wav``
 (the listenable explanation, same length) and ``<name>.png``, and prints the classifier's decision.
 """

@@ -74,7 +74,7 @@ def load_decoder(folder, device="cpu"):
 
 
 class Explainer:
-    """A classifier and its trained L-MAC decoder, ready to explain waveforms."""
+    """A classifier and its trained interpreter (L-MAC, L-MAC FT or L2I), ready to explain waveforms."""
 
     def __init__(self, classifier, decoder, classes, mask_domain="linear", device="cpu"):
         self.classifier = classifier.to(device).eval()
@@ -86,8 +86,12 @@ class Explainer:
     @classmethod
     def from_hparams(cls, source, device="cpu"):
         """Load from an interpreter folder (or the output folder holding ``interpreter/``)."""
+        from interpretability.interpreters.l2i import load_l2i
+
         folder = interpreter_folder(source)
-        decoder, description = load_decoder(folder, device)
+        with open(os.path.join(folder, HPARAMS_FILE), encoding="utf-8") as handle:
+            method = (yaml.safe_load(handle) or {}).get("method")
+        decoder, description = (load_l2i if method == "l2i" else load_decoder)(folder, device)
         classifier, classifier_description = load_classifier(os.path.join(folder, CLASSIFIER_FOLDER), device=device)
         return cls(classifier, decoder, classifier_description["classes"], description.get("mask_domain", "linear"),
                    device)

@@ -176,6 +176,11 @@ class L2IInterpreter(nn.Module):
         scores, pooled, attention = self.theta(activations)
         return activations, scores, pooled, attention
 
+    def mask(self, hidden, n_frames, classes):
+        """The explanation mask ``[B, T, F]`` of ``classes`` ``[B]`` (the interface of ``LMACDecoder.mask``)."""
+        activations, _, pooled, _ = self(hidden, n_frames)
+        return self.explain(activations, pooled, classes)[0]
+
     def explain(self, activations, pooled, classes):
         """Masks ``[B, T, F]`` and selected components ``[B, K]`` (bool) for ``classes`` ``[B]``."""
         selected = relevance(pooled, self.theta.head.weight, classes) > self.tau

@@ -9,17 +9,23 @@ from interpretability.classifiers import build_classifier
 from interpretability.classifiers.io import export_classifier
 from interpretability.errors import AudioError, CheckpointError
 from interpretability.explain import main as explain_main
-from interpretability.inference import Explainer, export_interpreter, load_decoder
+from interpretability.inference import Explainer, export_interpreter
+from interpretability.interpreters.l2i import L2IInterpreter, L2IPsi, L2ITheta
 from interpretability.interpreters.lmac import LMACDecoder
 
 
-@pytest.fixture
-def interpreter_dir(tmp_path):
+@pytest.fixture(params=["lmac", "l2i"])
+def interpreter_dir(tmp_path, request):
     classifier = build_classifier("compact_cnn", n_classes=3, channels=[8, 8, 16, 16]).eval()
     export_classifier(classifier, tmp_path / "classifier", ["tone", "noise", "click"], clip_seconds=1.0)
-    decoder = LMACDecoder(layer_channels(classifier, 1.0), width=16, min_width=8, head_channels=4)
+    channels = layer_channels(classifier, 1.0)
+    if request.param == "lmac":
+        decoder = LMACDecoder(channels, width=16, min_width=8, head_channels=4)
+    else:
+        dictionary = torch.nn.functional.normalize(torch.rand(513, 6, generator=torch.Generator().manual_seed(0)), dim=0)
+        decoder = L2IInterpreter(L2IPsi(channels, 6, width=8), L2ITheta(6, 3, attention_dim=4), dictionary, tau=0.0)
     export_interpreter(str(tmp_path / "run" / "interpreter"), decoder, decoder.config,
-                       str(tmp_path / "classifier"))
+                       str(tmp_path / "classifier"), method=request.param)
     return tmp_path / "run"
 
 
@@ -62,7 +68,7 @@ def test_decoder_checkpoint_of_another_model_is_refused(interpreter_dir):
     other = LMACDecoder({"conv_block4": 16}, width=16, min_width=8, head_channels=4)
     torch.save(other.state_dict(), folder / "decoder.ckpt")
     with pytest.raises(CheckpointError, match="decoder.ckpt: checkpoint does not match"):
-        load_decoder(str(folder))
+        Explainer.from_hparams(str(folder))
 
 
 def test_unreadable_file_is_named(interpreter_dir, tmp_path):
