@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from interpretability.classifiers.base import build_classifier, count_parameters  # noqa: E402
-from interpretability.evaluation.explainers import DecoderExplainer, L2IExplainer  # noqa: E402
+from interpretability.evaluation.explainers import TrainedExplainer  # noqa: E402
 from interpretability.interpreters.gradient import BASELINES, GradientExplainer  # noqa: E402
 from interpretability.interpreters.l2i import L2IInterpreter, L2IPsi, L2ITheta  # noqa: E402
 from interpretability.interpreters.lmac import LMACDecoder  # noqa: E402
@@ -65,7 +65,7 @@ def setup(architecture, batch_size, clip_seconds, device, seed=0):
 def explain_function(method, classifier, decoder, interpreter, wavs, settings):
     """A function of the magnitude that computes the decision and the method's mask."""
     if method in ("lmac", "l2i"):
-        explainer = DecoderExplainer(decoder) if method == "lmac" else L2IExplainer(interpreter)
+        explainer = TrainedExplainer(decoder if method == "lmac" else interpreter)
 
         def run(magnitude):
             with torch.no_grad():

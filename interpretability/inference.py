@@ -73,6 +73,17 @@ def load_decoder(folder, device="cpu"):
     return decoder.to(device).eval(), description
 
 
+def load_interpreter(folder, device="cpu"):
+    """``(interpreter, description)`` of an interpreter folder, whatever its method: an L-MAC / L-MAC FT decoder
+    (:func:`load_decoder`) or an L2I interpreter; both give masks through ``mask(hidden, n_frames, classes)``."""
+    from interpretability.interpreters.l2i import load_l2i
+
+    folder = interpreter_folder(folder)
+    with open(os.path.join(folder, HPARAMS_FILE), encoding="utf-8") as handle:
+        method = (yaml.safe_load(handle) or {}).get("method")
+    return (load_l2i if method == "l2i" else load_decoder)(folder, device)
+
+
 class Explainer:
     """A classifier and its trained interpreter (L-MAC, L-MAC FT or L2I), ready to explain waveforms."""
 
@@ -86,12 +97,8 @@ class Explainer:
     @classmethod
     def from_hparams(cls, source, device="cpu"):
         """Load from an interpreter folder (or the output folder holding ``interpreter/``)."""
-        from interpretability.interpreters.l2i import load_l2i
-
         folder = interpreter_folder(source)
-        with open(os.path.join(folder, HPARAMS_FILE), encoding="utf-8") as handle:
-            method = (yaml.safe_load(handle) or {}).get("method")
-        decoder, description = (load_l2i if method == "l2i" else load_decoder)(folder, device)
+        decoder, description = load_interpreter(folder, device)
         classifier, classifier_description = load_classifier(os.path.join(folder, CLASSIFIER_FOLDER), device=device)
         return cls(classifier, decoder, classifier_description["classes"], description.get("mask_domain", "linear"),
                    device)

@@ -122,8 +122,7 @@ class L2IBrain(InterpreterBrain):
         return self.modules.interpreter
 
     def explain(self, view):
-        activations, _, pooled, _ = self.interpreter(view.hidden, view.n_frames)
-        return self.interpreter.explain(activations, pooled, view.decision)[0]
+        return self.interpreter.mask(view.hidden, view.n_frames, view.decision)
 
     def compute_forward(self, batch, stage):
         view = self.make_view(batch, stage)

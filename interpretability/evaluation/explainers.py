@@ -8,28 +8,15 @@ baselines (:mod:`interpretability.interpreters.gradient`) differentiate the clas
 import os
 
 import torch
-import yaml
 
-from interpretability.classifiers.io import HPARAMS_FILE, load_classifier
+from interpretability.classifiers.io import load_classifier
 from interpretability.errors import CheckpointError
-from interpretability.inference import CLASSIFIER_FOLDER, interpreter_folder, load_decoder
-from interpretability.interpreters.l2i import load_l2i
+from interpretability.inference import CLASSIFIER_FOLDER, interpreter_folder, load_interpreter
 
 
-class DecoderExplainer:
-    """A trained L-MAC decoder: ``sigmoid(decoder(hidden))`` (a multi-label decoder: each row's class mask)."""
-
-    def __init__(self, decoder, mask_domain="linear"):
-        self.decoder = decoder.eval()
-        self.mask_domain = mask_domain
-
-    @torch.no_grad()
-    def explain(self, view):
-        return self.decoder.mask(view.hidden, view.n_frames, classes=view.decision)
-
-
-class L2IExplainer:
-    """A trained L2I interpreter: the soft mask of the components relevant to each row's class."""
+class TrainedExplainer:
+    """A trained interpreter (L-MAC / L-MAC FT decoder or L2I): its mask for each row's class (a multi-label
+    L-MAC decoder: that class's mask; L2I: the soft mask of the components relevant to that class)."""
 
     def __init__(self, interpreter, mask_domain="linear"):
         self.interpreter = interpreter.eval()
@@ -37,8 +24,7 @@ class L2IExplainer:
 
     @torch.no_grad()
     def explain(self, view):
-        activations, _, pooled, _ = self.interpreter(view.hidden, view.n_frames)
-        return self.interpreter.explain(activations, pooled, view.decision)[0]
+        return self.interpreter.mask(view.hidden, view.n_frames, classes=view.decision)
 
 
 class AllOnesExplainer:
@@ -97,12 +83,6 @@ def load_trained_explainer(folder, classifier, classifier_source, device="cpu"):
     an L-MAC / L-MAC FT decoder or an L2I interpreter, checked to explain ``classifier``."""
     folder = interpreter_folder(folder)
     check_same_classifier(classifier, classifier_source, folder)
-    with open(os.path.join(folder, HPARAMS_FILE), encoding="utf-8") as handle:
-        method = (yaml.safe_load(handle) or {}).get("method")
-    if method == "l2i":
-        interpreter, description = load_l2i(folder, device)
-        domain = description.get("mask_domain", "linear")
-        return L2IExplainer(interpreter, domain), method, domain
-    decoder, description = load_decoder(folder, device)
+    interpreter, description = load_interpreter(folder, device)
     domain = description.get("mask_domain", "linear")
-    return DecoderExplainer(decoder, domain), method, domain
+    return TrainedExplainer(interpreter, domain), description.get("method", "lmac"), domain

@@ -13,9 +13,8 @@ from interpretability.errors import CheckpointError, DataError, InputError
 from interpretability.evaluation.comparison import build_explainers, compare, other_class_partners
 from interpretability.evaluation.explainers import (
     AllOnesExplainer,
-    DecoderExplainer,
-    L2IExplainer,
     RandomExplainer,
+    TrainedExplainer,
     check_same_classifier,
 )
 from interpretability.evaluation.sanity import cascade_steps, cascading_randomisation, randomised_classifiers
@@ -80,9 +79,9 @@ def test_random_control_matches_the_reference_mean_and_ignores_the_model():
 
 def test_compare_every_method(tmp_path):
     classifier = _classifier()
-    lmac = DecoderExplainer(_decoder(classifier))
+    lmac = TrainedExplainer(_decoder(classifier))
     psi = L2IPsi({name: 8 if name != "conv_block1" else 4 for name in classifier.interpretable_layers}, 6, width=8)
-    l2i = L2IExplainer(L2IInterpreter(psi, L2ITheta(6, 3, attention_dim=4), torch.rand(513, 6), tau=0.0))
+    l2i = TrainedExplainer(L2IInterpreter(psi, L2ITheta(6, 3, attention_dim=4), torch.rand(513, 6), tau=0.0))
     explainers = build_explainers(classifier, {"lmac": lmac, "l2i": l2i}, gradient_settings=SMALL)
     explainers.update(gradient_explainers(classifier, ("saliency", "gradcam"), "mel"))
     batches = [{"ids": ["a", "b"], "wavs": _clips(2), "clean": _clips(2, seed=1)}]
@@ -101,7 +100,7 @@ def test_compare_every_method(tmp_path):
 
 def test_compare_every_condition(tmp_path):
     classifier = _classifier()
-    explainers = build_explainers(classifier, {"lmac": DecoderExplainer(_decoder(classifier))}, methods=("saliency",))
+    explainers = build_explainers(classifier, {"lmac": TrainedExplainer(_decoder(classifier))}, methods=("saliency",))
     for i in range(2):
         write_audio(str(tmp_path / f"speech{i}.wav"), 0.1 * torch.randn(12000))
     bank = ContaminantBank(str(tmp_path), num_samples=8000)
@@ -124,7 +123,7 @@ def test_multilabel_rows_are_clip_class_pairs():
     classifier = _classifier(n_classes=4, multilabel=True)
     with torch.no_grad():
         classifier.head.bias.copy_(torch.tensor([4.0, 4.0, -4.0, -4.0]))  # two classes present in every clip
-    lmac = DecoderExplainer(_decoder(classifier, n_masks=4))
+    lmac = TrainedExplainer(_decoder(classifier, n_masks=4))
     explainers = build_explainers(classifier, {"lmac": lmac}, methods=("saliency", "gradcam"))
     batches = [{"ids": ["a", "b"], "wavs": _clips(2)}]
     results, _ = compare(classifier, explainers, batches, ("in_domain",), classes=list("wxyz"), show_progress=False)
@@ -137,7 +136,7 @@ def test_cascading_randomisation_separates_model_dependent_methods():
     before = {k: v.clone() for k, v in classifier.state_dict().items()}
     assert cascade_steps(classifier) == ["head", "encoder.conv_block4", "encoder.conv_block3", "encoder.conv_block2",
                                          "encoder.conv_block1"]
-    explainers = build_explainers(classifier, {"lmac": DecoderExplainer(_decoder(classifier))}, methods=("saliency",))
+    explainers = build_explainers(classifier, {"lmac": TrainedExplainer(_decoder(classifier))}, methods=("saliency",))
     del explainers["all_ones"]
     views = [ClipView(_clips(3), classifier)]
     results = cascading_randomisation(classifier, explainers, views, steps=3)
