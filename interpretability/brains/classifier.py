@@ -33,6 +33,25 @@ def augment_waveforms(wavs, max_gain_db=6.0, generator=None):
     return shifted * (10 ** (gain_db / 20)).to(wavs.device)
 
 
+def decision_confidence(probs, multilabel=False, saturated=0.99):
+    """How sure the classifier is of its decisions: ``mean_confidence`` (mean decision probability) and
+    ``share_above_0.99`` (share of decisions above ``saturated``). A saturated classifier caps AI and AG for every
+    explanation method, so both are reported beside the accuracy.
+
+    ``probs`` ``[N, C]``: softmax outputs (the decision is the argmax), or per-class sigmoids for a multi-label
+    classifier (one decision per class marked present, or the top class of a clip with none, as explained).
+    """
+    if multilabel:
+        present = probs >= 0.5
+        none = ~present.any(dim=1)
+        present[none, probs[none].argmax(dim=1)] = True
+        decided = probs[present]
+    else:
+        decided = probs.max(dim=1).values
+    return {"mean_confidence": float(decided.mean()),
+            f"share_above_{saturated}": float((decided > saturated).float().mean())}
+
+
 class ClassifierBrain(CPUDistributedMixin, sb.Brain):
     """Brain for ``modules.classifier`` on waveforms ``batch.sig``.
 
@@ -87,8 +106,10 @@ class ClassifierBrain(CPUDistributedMixin, sb.Brain):
                 "micro_auprc": float(auprc["micro_auprc"]),
                 "macro_auprc": float(auprc["macro_auprc"]),
                 "micro_f1": float(micro_f1(references, probs, threshold=0.5)),
+                **decision_confidence(probs, multilabel=True),
             }
-        return {"acc": float((scores.argmax(dim=-1) == references).float().mean())}
+        return {"acc": float((scores.argmax(dim=-1) == references).float().mean()),
+                **decision_confidence(torch.softmax(scores, dim=-1))}
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         if stage == sb.Stage.TRAIN:

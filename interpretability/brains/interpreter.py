@@ -3,7 +3,8 @@
 An :class:`InterpreterBrain` holds a frozen classifier and a method that turns a clip into a mask on the linear
 STFT grid. On the valid / test stages it computes, on one code path for every method: AI, AD, AG, FF (mean and
 median), Fid-In, SPS, COMP, MM and, where the clean target is known, SI-SDR of the listenable explanation and of
-the input against it and the mask's precision / recall / IoU against the oracle mask. The test stage writes
+the input against it and the mask's precision / recall / IoU against the oracle mask (area-matched, and at a 0.5
+threshold as a secondary figure). The test stage writes
 ``<output_folder>/test_metrics.json`` and exports listenable explanations.
 """
 import logging
@@ -18,7 +19,7 @@ from interpretability.brains.classifier import batch_tensor
 from interpretability.brains.distributed import CPUDistributedMixin
 from interpretability.classifiers.base import count_parameters
 from interpretability.metrics.faithfulness import faithfulness_metrics, faithfulness_metrics_from_scores
-from interpretability.metrics.ground_truth import mask_overlap, oracle_mask, si_sdr
+from interpretability.metrics.ground_truth import oracle_overlap, si_sdr
 from interpretability.metrics.stats import MetricCollector
 from interpretability.metrics.structure import structure_metrics
 from interpretability.report.figures import save_explanation_figure
@@ -33,10 +34,12 @@ class ClipView:
 
     Holds waveforms ``wavs`` ``[R, N]``, ``magnitude`` and ``phase`` ``[R, T, F]``, the classifier's ``logits``,
     ``probs``, ``hidden`` representations and the explained class ``decision`` ``[R]``, and the clean target
-    ``clean`` when known. For a multi-class classifier a row is a clip and its decision the argmax. For a
-    multi-label one there is a row per (clip, class the classifier marks present) (the top class when none
-    is), ``row_clip`` giving each row's clip; the clean target (all of a clip's events) is then not kept,
-    since it is not the explained class's own source.
+    ``clean`` ``[R, N]`` when known. For a multi-class classifier a row is a clip and its decision the argmax. For
+    a multi-label one there is a row per (clip, class the classifier marks present) (the top class when none
+    is), ``row_clip`` giving each row's clip; each row's clean target is its class's own source, so ``clean``
+    must then be given per class, ``[B, C, N]`` (a class absent from the clip has a silent source, and the
+    ground-truth metrics of its rows are undefined); a clip-level ``[B, N]`` clean target (all of a clip's
+    events) is not the explained class's source and is dropped.
     """
 
     def __init__(self, wavs, classifier, clean=None, threshold=0.5):
@@ -52,7 +55,7 @@ class ClipView:
             index = self.row_clip
             wavs, magnitude, phase, logits = wavs[index], magnitude[index], phase[index], logits[index]
             hidden = {name: h[index] for name, h in hidden.items()}
-            clean = None
+            clean = clean[index, self.decision] if clean is not None and clean.dim() == 3 else None
         else:
             self.decision = logits.argmax(dim=-1)
             self.row_clip = torch.arange(wavs.shape[0], device=wavs.device)
@@ -88,7 +91,8 @@ def explanation_metrics(classifier, view, mask, domain="linear"):
 
     Multi-label rows are scored on the class's sigmoid score (Fid-In: the masked-in score stays >= 0.5).
     Returns ``{name: Tensor[R]}``: AI, AD, AG, FF, FidIn, SPS, COMP, MM and, with a clean target, SISDR,
-    SISDR_input, SISDR_gain, precision, recall, IoU.
+    SISDR_input, SISDR_gain, and precision, recall, IoU against the oracle mask (area-matched; the same at a 0.5
+    threshold as ``*_at_0.5``).
     """
     mask = mask.detach()
     with torch.no_grad():
@@ -103,11 +107,20 @@ def explanation_metrics(classifier, view, mask, domain="linear"):
     metrics.update(structure_metrics(mask))
     if view.clean is not None:
         explanation = listenable(view.magnitude, view.phase, mask, view.wavs.shape[-1], domain)
-        metrics["SISDR"] = si_sdr(explanation, view.clean)
-        metrics["SISDR_input"] = si_sdr(view.wavs, view.clean)
-        metrics["SISDR_gain"] = metrics["SISDR"] - metrics["SISDR_input"]
-        metrics.update(mask_overlap(mask, oracle_mask(view.clean_magnitude)))
+        truth = {"SISDR": si_sdr(explanation, view.clean), "SISDR_input": si_sdr(view.wavs, view.clean)}
+        truth["SISDR_gain"] = truth["SISDR"] - truth["SISDR_input"]
+        truth.update(oracle_overlap(mask, view.clean_magnitude))
+        silent = view.clean.abs().amax(dim=-1) == 0  # a class the classifier marks present but the clip lacks
+        metrics.update({name: value.masked_fill(silent, float("nan")) for name, value in truth.items()})
     return metrics
+
+
+def clean_source(batch, classifier):
+    """The clean target of a batch as :class:`ClipView` takes it: each class's source ``[B, C, N]`` for a
+    multi-label classifier (``clean_class_sig``), the target event ``[B, N]`` otherwise; None when unknown."""
+    if getattr(classifier, "multilabel", False):
+        return batch_tensor(batch.clean_class_sig) if hasattr(batch, "clean_class_sig") else None
+    return batch_tensor(batch.clean_sig) if hasattr(batch, "clean_sig") else None
 
 
 class InterpreterBrain(CPUDistributedMixin, sb.Brain):
@@ -146,8 +159,7 @@ class InterpreterBrain(CPUDistributedMixin, sb.Brain):
     def make_view(self, batch, stage):
         """The :class:`ClipView` of a batch; subclasses may mix contaminants in during training."""
         batch = batch.to(self.device)
-        clean = batch_tensor(batch.clean_sig) if hasattr(batch, "clean_sig") else None
-        return ClipView(batch_tensor(batch.sig), self.classifier, clean)
+        return ClipView(batch_tensor(batch.sig), self.classifier, clean_source(batch, self.classifier))
 
     def collect(self, batch, view, mask, extra=None):
         """On valid / test: add the batch's metrics (and a method's own per-row ``extra`` ``{name: [R]}``),
@@ -201,6 +213,7 @@ class InterpreterBrain(CPUDistributedMixin, sb.Brain):
         elif stage == sb.Stage.TEST:
             stats["params"] = self.interpreter_parameters()
             stats["n_clips"] = len(self.metric_collector.ids)
+            stats.update(getattr(self, "extra_test_stats", {}))
             self.test_stats = stats
             self.hparams.train_logger.log_stats(stats_meta={"test": "best checkpoint"}, test_stats=stats)
             if if_main_process():

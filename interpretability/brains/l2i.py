@@ -20,9 +20,11 @@ from interpretability.audio import write_audio
 from interpretability.brains.classifier import batch_tensor
 from interpretability.brains.interpreter import InterpreterBrain
 from interpretability.brains.training import (
+    L2I_SETTINGS,
     fit_and_test_interpreter,
     layer_channels,
     load_explained_classifier,
+    training_settings,
 )
 from interpretability.data.pipelines import classification_datasets
 from interpretability.errors import InputError
@@ -30,8 +32,10 @@ from interpretability.interpreters.l2i import (
     L2IInterpreter,
     component_masks,
     l2i_objective,
-    random_other_components,
+    component_mask,
+    energy_matched_components,
     remove_components,
+    removed_energy,
 )
 from interpretability.interpreters.nmf import (
     load_dictionary,
@@ -98,8 +102,11 @@ class L2IBrain(InterpreterBrain):
     Faithfulness of the components. The explanation's mask is the selected components' share of the input, so
     removing them (:func:`~interpretability.interpreters.l2i.remove_components`) is exactly the masked-out input
     of the shared metrics: the shared ``FF`` / ``FF_median`` are L2I's ``f_c(x) - f_c(x minus the selected
-    components)``. ``FF_random`` / ``FF_median_random`` remove as many randomly chosen other components instead
-    (among those active in the clip).
+    components)``. ``FF_random`` / ``FF_median_random`` remove randomly chosen other components (among those active
+    in the clip) instead, as many as it takes to remove at least as much energy
+    (:func:`~interpretability.interpreters.l2i.energy_matched_components`); ``removed_mask_mean`` /
+    ``random_removed_mask_mean`` and ``removed_energy`` / ``random_removed_energy`` (share of the input's energy)
+    show how much each removes.
     """
 
     def on_stage_start(self, stage, epoch=None):
@@ -152,12 +159,20 @@ class L2IBrain(InterpreterBrain):
                 extra[f"fidelity_top{k}"] = topk_contains(scores, view.decision, k)
         rows = torch.arange(len(view.decision), device=mask.device)
         active = activations.amax(dim=2) > 0
-        control = random_other_components(selected, self.random_generator, candidates=active)
-        magnitude = remove_components(view.magnitude, self.interpreter.dictionary, activations, control,
-                                      self.mask_domain, self.interpreter.eps)
+        dictionary, eps = self.interpreter.dictionary, self.interpreter.eps
+        control = energy_matched_components(view.magnitude, dictionary, activations, selected, self.random_generator,
+                                            candidates=active, mask_domain=self.mask_domain, eps=eps)
+        magnitude = remove_components(view.magnitude, dictionary, activations, control, self.mask_domain, eps)
         probs = self.classifier.probabilities(self.classifier(magnitude))
         extra["FF_random"] = view.probs[rows, view.decision] - probs[rows, view.decision]
         extra["n_components"] = selected.sum(dim=1).float()
+        extra["n_components_random"] = control.sum(dim=1).float()
+        total = view.magnitude.pow(2).flatten(1).sum(dim=1).clamp_min(1e-12)
+        for prefix, removed in (("", selected), ("random_", control)):
+            removed_mask = component_mask(dictionary, activations, removed, eps)
+            extra[f"{prefix}removed_mask_mean"] = removed_mask.flatten(1).mean(dim=1)
+            extra[f"{prefix}removed_energy"] = removed_energy(view.magnitude, dictionary, activations, removed,
+                                                              self.mask_domain, eps) / total
         self.collect(batch, view, mask, extra)
 
     def export_listenable(self, ids, view, mask):
@@ -174,8 +189,8 @@ class L2IBrain(InterpreterBrain):
                 continue
             masks = component_masks(self.interpreter.dictionary, view.activations[i:i + 1], components,
                                     self.interpreter.eps)[0]
-            for k, component_mask in zip(components.tolist(), masks):
-                wav = listenable(view.magnitude[i], view.phase[i], component_mask, view.wavs.shape[-1],
+            for k, single_mask in zip(components.tolist(), masks):
+                wav = listenable(view.magnitude[i], view.phase[i], single_mask, view.wavs.shape[-1],
                                  self.mask_domain)
                 write_audio(os.path.join(folder, f"{ids[i]}_component{k}.wav"), wav)
 
@@ -300,7 +315,7 @@ def train_l2i(hparams, run_opts, manifests):
         export_interpreter(
             os.path.join(hparams["output_folder"], "interpreter"), interpreter, interpreter.config,
             classifier_source, mask_domain=hparams.get("mask_domain", "linear"), method="l2i",
-            extra={"nmf": dict(description)},
+            extra={"nmf": dict(description), "training": training_settings(hparams, L2I_SETTINGS)},
         )
 
     brain = fit_and_test_interpreter(L2IBrain, classifier, {"interpreter": interpreter}, hparams, run_opts,

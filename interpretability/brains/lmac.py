@@ -4,8 +4,15 @@ trained with the mask-in / mask-out objective, optionally fine-tuned with clean-
 import torch
 import speechbrain as sb
 
-from interpretability.brains.interpreter import ClipView, InterpreterBrain
+from interpretability.brains.interpreter import ClipView, InterpreterBrain, clean_source
+from interpretability.errors import InputError
 from interpretability.interpreters.lmac import lmac_objective
+
+
+MISSING_CLEAN_BY_CLASS = (
+    "L-MAC FT guidance (guidance_weight > 0) of a multi-label classifier needs each class's clean source apart "
+    "(the synthetic set's audio_clean/by_class/), and this data has none; set --guidance_weight=0 to train plain "
+    "L-MAC")
 
 
 class LMACBrain(InterpreterBrain):
@@ -29,13 +36,13 @@ class LMACBrain(InterpreterBrain):
 
         batch = batch.to(self.device)
         wavs = batch.sig.data
-        clean = batch.clean_sig.data if hasattr(batch, "clean_sig") else None
+        clean = clean_source(batch, self.classifier)
         bank = getattr(self.hparams, "contaminants", None)
         contaminant = bank.sample(wavs.shape[0]).to(self.device) if bank is not None else wavs.roll(1, dims=0)
         mixed = mix_at_snr(wavs, contaminant, getattr(self.hparams, "contaminant_snr_db", 0.0))
         chosen = (torch.rand(wavs.shape[0], 1, device=self.device) < self.hparams.contaminant_prob).float()
         mixture = chosen * mixed + (1 - chosen) * wavs
-        if clean is None and self.guidance_weight > 0:
+        if clean is None and self.guidance_weight > 0 and not self.classifier.multilabel:
             clean = wavs  # real data: the clip itself is the clean source of its mixture
         return ClipView(mixture, self.classifier, clean)
 
@@ -47,9 +54,16 @@ class LMACBrain(InterpreterBrain):
         view = self.make_view(batch, stage)
         return view, self.explain(view)
 
+    def on_stage_start(self, stage, epoch=None):
+        super().on_stage_start(stage, epoch)
+        if stage == sb.Stage.TRAIN:
+            self.guided_rows, self.trained_rows = 0.0, 0
+
     def compute_objectives(self, predictions, batch, stage):
         view, mask = predictions
         guidance = None
+        if self.guidance_weight > 0 and view.clean is None and self.classifier.multilabel:
+            raise InputError(MISSING_CLEAN_BY_CLASS)
         if self.guidance_weight > 0 and view.clean is not None:
             guidance = {
                 "clean_magnitude": view.clean_magnitude,
@@ -57,11 +71,22 @@ class LMACBrain(InterpreterBrain):
                 "corr_threshold": getattr(self.hparams, "guidance_corr_threshold", 0.6),
                 "oracle_threshold": getattr(self.hparams, "guidance_oracle_threshold", 0.35),
             }
-        loss, _ = lmac_objective(
+        loss, terms = lmac_objective(
             self.classifier, view.magnitude, mask, view.decision,
             l_in=self.hparams.l_in, l_out=self.hparams.l_out, l_1=self.hparams.l_1,
             l_tv=getattr(self.hparams, "l_tv", 0.0), domain=self.mask_domain, guidance=guidance,
         )
-        if stage != sb.Stage.TRAIN:
+        if stage == sb.Stage.TRAIN:
+            self.guided_rows += float(terms["guided"]) * len(view.decision)
+            self.trained_rows += len(view.decision)
+        else:
             self.collect(batch, view, mask)
         return loss
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        if stage == sb.Stage.TRAIN and self.trained_rows:
+            # share of the last training epoch's rows that got the FT guidance term (0 for plain L-MAC)
+            self.guided_share = self.guided_rows / self.trained_rows
+        if stage == sb.Stage.TEST and self.guidance_weight > 0:
+            self.extra_test_stats = {"guided_share": getattr(self, "guided_share", float("nan"))}
+        super().on_stage_end(stage, stage_loss, epoch)

@@ -129,6 +129,12 @@ def train_lmac(hparams, run_opts, manifests):
     else:
         n_masks = classifier.n_classes if classifier.multilabel else 1
         decoder = hparams["decoder"](layer_channels=channels, n_masks=n_masks)
+    if hparams.get("guidance_weight", 0) > 0 and classifier.multilabel:
+        from interpretability.brains.lmac import MISSING_CLEAN_BY_CLASS
+        from interpretability.data.pipelines import has_key
+
+        if not has_key(manifests["train"], "clean_by_class"):
+            raise InputError(f"{manifests['train']}: {MISSING_CLEAN_BY_CLASS}")
     hparams["checkpointer"].add_recoverable("decoder", decoder)
     if hparams.get("contaminant_folder"):
         hparams["contaminants"] = ContaminantBank(
@@ -139,11 +145,24 @@ def train_lmac(hparams, run_opts, manifests):
 
     def export():
         export_interpreter(os.path.join(hparams["output_folder"], "interpreter"), decoder, decoder.config,
-                           classifier_source, mask_domain=hparams.get("mask_domain", "linear"), method=method)
+                           classifier_source, mask_domain=hparams.get("mask_domain", "linear"), method=method,
+                           extra={"training": training_settings(hparams, LMAC_SETTINGS)})
 
     brain = fit_and_test_interpreter(LMACBrain, classifier, {"decoder": decoder}, hparams, run_opts, manifests,
                                      export)
     return brain, brain.test_stats
+
+
+LMAC_SETTINGS = ("l_in", "l_out", "l_1", "l_tv", "lr", "batch_size", "number_of_epochs", "contaminant_prob",
+                 "contaminant_snr_db", "guidance_weight")
+L2I_SETTINGS = ("alpha", "beta", "lr", "batch_size", "number_of_epochs")
+
+
+def training_settings(hparams, keys):
+    """The settings an interpreter was trained with, saved in its export (the sanity check by retraining trains
+    it again with them): ``{key: value}`` of the ``keys`` present, ``number_of_epochs`` as ``epochs``."""
+    settings = {("epochs" if key == "number_of_epochs" else key): hparams[key] for key in keys if key in hparams}
+    return {key: (float(v) if isinstance(v, float) else v) for key, v in settings.items()}
 
 
 def fit_and_test_interpreter(brain_class, classifier, modules, hparams, run_opts, manifests, export):

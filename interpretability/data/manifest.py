@@ -18,7 +18,7 @@ from interpretability.results import atomic_write_json
 logger = logging.getLogger(__name__)
 
 # Bump when the manifest format changes, so that old manifests are re-prepared.
-PREP_VERSION = 1
+PREP_VERSION = 2
 OPTS_FILE = "prepare_opts.json"
 SPLITS = ("train", "valid", "test")
 EVENT_COLUMNS = ("filename", "category", "onset_s", "offset_s", "f_low_hz", "f_high_hz")
@@ -202,8 +202,13 @@ def load_ground_truth(root):
     return os.path.abspath(clean_folder), events
 
 
+CLEAN_BY_CLASS = "by_class"
+
+
 def attach_ground_truth(entry, ground_truth, relative_name, csv_path, line):
-    """Add ``clean_wav`` and ``events`` to a manifest entry when the dataset has ground truth."""
+    """Add ``clean_wav`` and ``events`` to a manifest entry when the dataset has ground truth, and
+    ``clean_by_class`` (``{class: path}``, each class's events alone) when ``audio_clean/by_class/`` exists
+    (the multi-label layout: the clean source of each class's explanation)."""
     if ground_truth is None:
         return
     clean_folder, events = ground_truth
@@ -212,6 +217,16 @@ def attach_ground_truth(entry, ground_truth, relative_name, csv_path, line):
         raise DataError(f"{csv_path}, line {line}: clean audio file not found: {clean_path}")
     entry["clean_wav"] = clean_path
     entry["events"] = list(events.get(relative_name, []))
+    by_class_folder = os.path.join(clean_folder, CLEAN_BY_CLASS)
+    if os.path.isdir(by_class_folder):
+        by_class = {}
+        for event in entry["events"]:
+            path = os.path.join(by_class_folder, event["category"], relative_name)
+            if not os.path.isfile(path):
+                raise DataError(f"{csv_path}, line {line}: the clean source of class '{event['category']}' is "
+                                f"missing: {path}")
+            by_class[event["category"]] = path
+        entry["clean_by_class"] = by_class
 
 
 # ------------------------------------------------------------------------------------ writing, skip

@@ -3,7 +3,9 @@
 Every dataset provides ``sig`` (``[samples]`` at 16 kHz, padded / cropped to the clip length) and either
 ``class_id`` (multi-class, the label index) or ``target_vector`` + ``annotated`` (multi-label, ``[C]`` each:
 0/1 targets and 0 where no annotator labelled that class). Where the manifest
-has ground truth (the synthetic set), ``clean_sig`` holds the target event alone.
+has ground truth (the synthetic set), ``clean_sig`` holds the target event alone, and for a multi-label set with
+each class's events apart (``clean_by_class``), ``clean_class_sig`` ``[C, samples]`` holds them (zeros for the
+classes absent from the clip).
 """
 import json
 import os
@@ -23,7 +25,8 @@ def load_classes(path):
         return json.load(handle)
 
 
-def _has_key(json_path, key):
+def has_key(json_path, key):
+    """Whether every entry of the manifest ``json_path`` has ``key``."""
     with open(json_path, encoding="utf-8") as handle:
         data = json.load(handle)
     if not data:
@@ -61,6 +64,18 @@ def classification_datasets(manifests, clip_seconds, multilabel=False, sample_ra
     def clean_pipeline(clean_wav):
         return pad_or_crop(read_audio(clean_wav, sample_rate, allow_silent=True), num_samples)
 
+    classes = list(manifests.get("classes") or [])
+
+    @sb.utils.data_pipeline.takes("clean_by_class")
+    @sb.utils.data_pipeline.provides("clean_class_sig")
+    def clean_by_class_pipeline(clean_by_class):
+        sigs = torch.zeros(len(classes), num_samples)
+        for name, path in clean_by_class.items():
+            if name not in classes:
+                raise DataError(f"{path}: clean source of class '{name}', which is not in the class list {classes}")
+            sigs[classes.index(name)] = pad_or_crop(read_audio(path, sample_rate, allow_silent=True), num_samples)
+        return sigs
+
     @sb.utils.data_pipeline.takes("label_id")
     @sb.utils.data_pipeline.provides("class_id")
     def label_pipeline(label_id):
@@ -85,9 +100,12 @@ def classification_datasets(manifests, clip_seconds, multilabel=False, sample_ra
         else:
             dynamic_items.append(label_pipeline)
             output_keys.append("class_id")
-        if with_clean and _has_key(path, "clean_wav"):
+        if with_clean and has_key(path, "clean_wav"):
             dynamic_items.append(clean_pipeline)
             output_keys.append("clean_sig")
+        if with_clean and multilabel and classes and has_key(path, "clean_by_class"):
+            dynamic_items.append(clean_by_class_pipeline)
+            output_keys.append("clean_class_sig")
         datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
             json_path=path, dynamic_items=dynamic_items, output_keys=output_keys
         )

@@ -6,7 +6,9 @@ distractor event of another class is added. The clip is written in the on-disk l
 UrbanSound8K or SONYC-UST (see ``shared/design/DATASETS.md``) so the real preparation code reads it
 unchanged, together with ground truth no real dataset has:
 
-- ``audio_clean/<name>``: the target event(s) alone, sample-aligned and at the level they have in the mixture;
+- ``audio_clean/<name>``: the target event(s) alone, sample-aligned and at the level they have in the mixture
+  (SONYC-UST layout, several classes per clip: also ``audio_clean/by_class/<class>/<name>``, each class's event
+  alone, the clean source of that class's explanation);
 - ``meta/events.csv``: ``filename, category, onset_s, offset_s, f_low_hz, f_high_hz``, one row per target event;
 - ``meta/distractors.csv`` (ESC-50 and US8K layouts): the same columns for the distractor events.
 
@@ -60,13 +62,14 @@ _LAYOUT_STREAM = {"esc50": 50, "us8k": 8732, "sonyc": 23}
 _DATASET_STREAM = 2**32 - 1  # clip indices never reach it: the stream of dataset-level draws
 
 # ---- difficulty knobs -------------------------------------------------------------------------------------
-SNR_DB_RANGE = (0.0, 15.0)  # target event RMS (over its own extent) to background RMS (whole clip)
+SNR_DB_RANGE = (0.0, 15.0)  # target event energy to background energy, both over the whole clip
 DISTRACTOR_PROB = 0.5  # share of ESC-50 / US8K clips with a distractor event of another class
 DISTRACTOR_DB_BELOW = (6.0, 12.0)  # distractor level below the target's
-PEAK_RANGE = (0.5, 0.95)  # each mixture is scaled to a peak drawn from this range
+LEVEL_DBFS_RANGE = (-42.0, -32.0)  # each mixture is scaled to an RMS level drawn from this range (dB full scale)
 BACKGROUND_COLOUR_CONCENTRATION = 1.0  # Dirichlet weights of white / pink / brown background noise
 MIN_EVENT_S = 0.05  # shortest event (unless the clip is shorter)
 FADE_S = (0.005, 0.03)  # raised-cosine fade in / out of every event (impacts have their own attack)
+MAX_PEAK = 0.98  # a mixture whose peak would exceed this at its drawn level is turned down instead of clipped
 NYQUIST_SHARE = 0.45  # every event stays below this share of the (lowest) sample rate
 # A tone's band in events.csv is its instantaneous-frequency range widened on both sides by
 # max(TONAL_MARGIN_HZ, TONAL_MARGIN_REL * f): the spectral width an enveloped tone really has.
@@ -134,6 +137,7 @@ SONYC_TEAM_MISS_PROB = 0.05
 SONYC_BOROUGHS = (1, 3, 4)
 SONYC_PROXIMITY_NOTSURE_PROB = 0.2
 
+CLEAN_BY_CLASS = "by_class"  # SONYC layout: audio_clean/by_class/<class>/<file> holds each class's events alone
 _EVENTS_COLUMNS = ["filename", "category", "onset_s", "offset_s", "f_low_hz", "f_high_hz"]
 _ESC50_COLUMNS = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
 _US8K_COLUMNS = ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"]
@@ -436,32 +440,65 @@ def make_event(rng, name, clip_samples, sample_rate, fmax=None):
 
 def render_clip(rng, clip_samples, sample_rate, targets, distractor_pool=(), fmax=None,
                 snr_db_range=SNR_DB_RANGE, distractor_prob=DISTRACTOR_PROB,
-                distractor_db_below=DISTRACTOR_DB_BELOW, peak_range=PEAK_RANGE):
+                distractor_db_below=DISTRACTOR_DB_BELOW, level_dbfs_range=LEVEL_DBFS_RANGE, quantiles=None):
     """Mix background, the target events (classes ``targets``) and maybe one distractor.
+
+    Levels never depend on the class: every event's energy over the whole clip is set against the background's
+    (``snr_db``, drawn from ``snr_db_range``), and the mixture is scaled to an RMS level drawn from
+    ``level_dbfs_range``. ``quantiles`` (optional ``(snr, level)`` in [0, 1)) places the first target's SNR and
+    the level at those quantiles of their ranges instead of drawing them: the layouts stratify them per class, so
+    that every class spans both ranges evenly, not only on average. So the clip's level and the background's level follow the same
+    distribution for every class (a peak normalisation would make impulsive classes, whose peaks are high, quiet
+    clips with a quiet background, and let the level name the class).
 
     Returns ``(mixture [samples], clean [samples], target_events, distractor_events)``; ``clean`` is the
     sum of the target events exactly as they are in the mixture, and the events carry ``snr_db``.
     """
-    mixture = _background(rng, clip_samples, sample_rate)
+    mixture = _background(rng, clip_samples, sample_rate)  # unit RMS over the clip
     clean = np.zeros(clip_samples)
     target_events = []
+    snr_quantile, level_quantile = (None, None) if quantiles is None else quantiles
     for name in targets:
         event = make_event(rng, name, clip_samples, sample_rate, fmax)
-        event["snr_db"] = float(rng.uniform(*snr_db_range))
-        stop = event["start"] + len(event["wave"])
-        clean[event["start"]:stop] += 10 ** (event["snr_db"] / 20) * event["wave"]
+        quantile = rng.uniform() if snr_quantile is None or target_events else snr_quantile
+        event["snr_db"] = float(snr_db_range[0] + (snr_db_range[1] - snr_db_range[0]) * quantile)
+        _place(clean, event, event["snr_db"], clip_samples)
         target_events.append(event)
     distractor_events = []
     pool = [name for name in distractor_pool if name not in targets]
     if rng.random() < distractor_prob and pool:
         event = make_event(rng, pool[int(rng.integers(len(pool)))], clip_samples, sample_rate, fmax)
         event["snr_db"] = target_events[0]["snr_db"] - float(rng.uniform(*distractor_db_below))
-        stop = event["start"] + len(event["wave"])
-        mixture[event["start"]:stop] += 10 ** (event["snr_db"] / 20) * event["wave"]
+        _place(mixture, event, event["snr_db"], clip_samples)
         distractor_events.append(event)
     mixture += clean
-    scale = rng.uniform(*peak_range) / np.max(np.abs(mixture))
+    quantile = rng.uniform() if level_quantile is None else float(level_quantile)
+    low, high = level_dbfs_range
+    level = 10 ** ((low + (high - low) * quantile) / 20)
+    scale = level / max(np.sqrt(np.mean(mixture * mixture)), 1e-12)
+    peak = scale * np.max(np.abs(mixture))
+    if peak > MAX_PEAK:  # rare (impulsive events at a high level): turned down rather than clipped
+        scale *= MAX_PEAK / peak
+        for event in target_events:
+            event["peak_limited"] = True
+    for event in target_events + distractor_events:
+        event["gain"] *= scale
     return mixture * scale, clean * scale, target_events, distractor_events
+
+
+def _place(signal, event, snr_db, clip_samples):
+    """Add ``event`` (unit RMS over its own extent) to ``signal`` so that its energy over the whole clip is
+    ``snr_db`` above that of a unit-RMS background."""
+    wave = event["wave"]
+    event["gain"] = 10 ** (snr_db / 20) * np.sqrt(clip_samples / len(wave))
+    signal[event["start"]:event["start"] + len(wave)] += event["gain"] * wave
+
+
+def event_signal(event, clip_samples):
+    """The event alone as it is in the mixture, ``[clip_samples]`` (after :func:`render_clip`)."""
+    signal = np.zeros(clip_samples)
+    signal[event["start"]:event["start"] + len(event["wave"])] = event["gain"] * event["wave"]
+    return signal
 
 
 # ---- writing ----------------------------------------------------------------------------------------------
@@ -512,6 +549,14 @@ def _clip_rng(seed, layout, index):
     return np.random.default_rng([seed, _LAYOUT_STREAM[layout], index])
 
 
+def _stratified_quantiles(seed, layout, class_index, count):
+    """``[count]`` pairs of quantiles (SNR, level) for the clips of one class: for each, one draw in each of
+    ``count`` equal strata, in a random order, so every class spans both ranges evenly, not only on average."""
+    rng = np.random.default_rng([seed, _LAYOUT_STREAM[layout], _DATASET_STREAM, class_index])
+    draws = [(rng.permutation(count) + rng.uniform(size=count)) / count for _ in range(2)]
+    return list(zip(*draws))
+
+
 # ---- layouts ----------------------------------------------------------------------------------------------
 def _generate_esc50(out, classes, clips_per_class, duration, sample_rate, seed, progress, knobs):
     for folder in ("audio", "audio_clean", "meta"):
@@ -519,13 +564,15 @@ def _generate_esc50(out, classes, clips_per_class, duration, sample_rate, seed, 
     clip_samples = max(1, int(round(duration * sample_rate)))
     meta, events, distractors = [], [], []
     for target, name in enumerate(classes):
+        quantiles = _stratified_quantiles(seed, "esc50", target, clips_per_class)
         for j in range(clips_per_class):
             index = target * clips_per_class + j
             fold = (j + target) % ESC50_FOLDS + 1
             clip_id = ESC50_CLIP_ID_BASE + index
             filename = f"{fold}-{clip_id}-A-{target}.wav"
             rng = _clip_rng(seed, "esc50", index)
-            mixture, clean, targets, extra = render_clip(rng, clip_samples, sample_rate, [name], classes, **knobs)
+            mixture, clean, targets, extra = render_clip(rng, clip_samples, sample_rate, [name], classes,
+                                                         quantiles=quantiles[j], **knobs)
             _write_wav(os.path.join(out, "audio", filename), mixture, sample_rate)
             _write_wav(os.path.join(out, "audio_clean", filename), clean, sample_rate)
             meta.append([filename, fold, target, name, "False", clip_id, "A"])
@@ -553,6 +600,7 @@ def _generate_us8k(out, classes, clips_per_class, duration, sample_rate, seed, p
     meta, events, distractors = [], [], []
     fs_counter = 0
     for class_id, name in enumerate(classes):
+        quantiles = _stratified_quantiles(seed, "us8k", class_id, clips_per_class)
         for j in range(clips_per_class):
             index = class_id * clips_per_class + j
             fold = (j + class_id) % US8K_FOLDS + 1
@@ -572,7 +620,7 @@ def _generate_us8k(out, classes, clips_per_class, duration, sample_rate, seed, p
                 length_s = duration * rng.uniform(*US8K_SHORT_SHARE)
             clip_samples = max(1, int(round(length_s * file_rate)))
             mixture, clean, targets, extra = render_clip(rng, clip_samples, file_rate, [name], classes,
-                                                         fmax=fmax, **knobs)
+                                                         fmax=fmax, quantiles=quantiles[j], **knobs)
             if channels == 2:
                 gains = rng.uniform(0.7, 1.0, 2)
                 mixture, clean = mixture[:, None] * gains, clean[:, None] * gains
@@ -678,9 +726,11 @@ def _generate_sonyc(out, classes, clips_per_class, duration, sample_rate, seed, 
          f"{dataset_rng.uniform(40.70, 40.80):.6f}", f"{dataset_rng.uniform(-74.01, -73.95):.6f}"]
         for _ in range(SONYC_N_SENSORS)
     ]
-    os.makedirs(os.path.join(out, "audio_clean"), exist_ok=True)
     os.makedirs(os.path.join(out, "meta"), exist_ok=True)
+    for name in coarse.values():
+        os.makedirs(os.path.join(out, "audio_clean", CLEAN_BY_CLASS, name), exist_ok=True)
     clip_samples = max(1, int(round(duration * sample_rate)))
+    quantiles = [_stratified_quantiles(seed, "sonyc", c, clips_per_class) for c in range(len(classes))]
     mid_snr = float(np.mean(knobs["snr_db_range"]))
     rows, events = [], []
     for index in range(n_clips):
@@ -690,7 +740,8 @@ def _generate_sonyc(out, classes, clips_per_class, duration, sample_rate, seed, 
         others = [c for c in range(len(classes)) if c != primary]
         chosen = [primary] + rng.choice(others, n_events - 1, replace=False).tolist()
         mixture, clean, targets, _ = render_clip(
-            rng, clip_samples, sample_rate, [classes[c] for c in chosen], (), **{**knobs, "distractor_prob": 0.0})
+            rng, clip_samples, sample_rate, [classes[c] for c in chosen], (), quantiles=quantiles[primary][
+                index // len(classes)], **{**knobs, "distractor_prob": 0.0})
         split = str(splits[index])
         filename = f"{split}_{index:05d}.wav"
         folder = split if version == "1" else f"audio-{index // SONYC_CLIPS_PER_SHARD}"
@@ -699,6 +750,8 @@ def _generate_sonyc(out, classes, clips_per_class, duration, sample_rate, seed, 
         _write_wav(os.path.join(out, "audio_clean", filename), clean, sample_rate)
         truth, near = {}, {}
         for c, event in zip(chosen, targets):
+            _write_wav(os.path.join(out, "audio_clean", CLEAN_BY_CLASS, coarse[c + 1], filename),
+                       event_signal(event, clip_samples), sample_rate)
             centre = math.sqrt(max(event["f_low_hz"], 1.0) * event["f_high_hz"])
             truth[c + 1] = 1 if centre < CLASS_SPECS[classes[c]]["fine_split_hz"] else 2
             near[c + 1] = event["snr_db"] >= mid_snr
@@ -738,7 +791,7 @@ def _taxonomy_yaml(coarse, fine):
 def generate_dataset(out_dir, layout="esc50", clips_per_class=40, duration=None, sample_rate=16000, seed=0,
                      n_classes=10, show_progress=True, sonyc_version="2.3", snr_db_range=SNR_DB_RANGE,
                      distractor_prob=DISTRACTOR_PROB, distractor_db_below=DISTRACTOR_DB_BELOW,
-                     peak_range=PEAK_RANGE):
+                     level_dbfs_range=LEVEL_DBFS_RANGE):
     """Write a synthetic dataset in the layout of ESC-50, UrbanSound8K or SONYC-UST, with ground truth.
 
     Arguments
@@ -753,7 +806,8 @@ def generate_dataset(out_dir, layout="esc50", clips_per_class=40, duration=None,
     n_classes : int, the first ``n_classes`` of ``CLASSES`` (SONYC always uses the first 8).
     sonyc_version : "2.3" (audio shards ``audio-<k>/``, splits train / validate / test) or "1"
         (``train/`` and ``validate/`` folders, no spatio-temporal columns).
-    snr_db_range, distractor_prob, distractor_db_below, peak_range : difficulty knobs (module defaults).
+    snr_db_range, distractor_prob, distractor_db_below, level_dbfs_range : difficulty and level knobs (module
+        defaults).
 
     Returns
     -------
@@ -780,12 +834,13 @@ def generate_dataset(out_dir, layout="esc50", clips_per_class=40, duration=None,
         if not 2 <= int(n_classes) <= len(CLASSES):
             raise ValueError(f"n_classes must be between 2 and {len(CLASSES)}, got {n_classes}")
         classes = CLASSES[:int(n_classes)]
-    if len(snr_db_range) != 2 or len(distractor_db_below) != 2 or len(peak_range) != 2:
-        raise ValueError("snr_db_range, distractor_db_below and peak_range must be (low, high) pairs")
-    if not 0 < peak_range[0] <= peak_range[1] <= 1:
-        raise ValueError(f"peak_range must lie in (0, 1], got {peak_range}")
+    if len(snr_db_range) != 2 or len(distractor_db_below) != 2 or len(level_dbfs_range) != 2:
+        raise ValueError("snr_db_range, distractor_db_below and level_dbfs_range must be (low, high) pairs")
+    if not level_dbfs_range[0] <= level_dbfs_range[1] < 0:
+        raise ValueError(f"level_dbfs_range must be an increasing pair of negative dB values, got {level_dbfs_range}")
     knobs = {"snr_db_range": tuple(snr_db_range), "distractor_prob": float(distractor_prob),
-             "distractor_db_below": tuple(distractor_db_below), "peak_range": tuple(peak_range)}
+             "distractor_db_below": tuple(distractor_db_below),
+             "level_dbfs_range": tuple(level_dbfs_range)}
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     clips_per_class, sample_rate, seed = int(clips_per_class), int(sample_rate), int(seed)

@@ -24,6 +24,7 @@ from interpretability.brains.interpreter import ClipView, explanation_metrics
 from interpretability.data.mixtures import ContaminantBank, ood_mixture
 from interpretability.errors import DataError, InputError
 from interpretability.evaluation.explainers import AllOnesExplainer, RandomExplainer, load_trained_explainer
+from interpretability.evaluation.retraining import retrained_sanity
 from interpretability.evaluation.sanity import cascading_randomisation
 from interpretability.evaluation.tables import comparison_markdown, margins
 from interpretability.interpreters.gradient import BASELINES, MelDomainClassifier, gradient_explainers, mel_view
@@ -102,7 +103,7 @@ def compare(classifier, explainers, batches, conditions=CONDITIONS[:3], mask_dom
     classifier : the explained classifier (eval mode).
     explainers : ``{name: explainer}`` (see :func:`build_explainers`).
     batches : iterable of dicts with ``ids`` (list of str), ``wavs`` ``[B, N]``, optionally ``clean`` ``[B, N]``
-        (the clean target) and ``partner_wavs`` ``[B, N]`` (clips of other classes, for ``other_class_mixture``).
+        (the clean target; ``[B, C, N]``, each class's source, for a multi-label classifier) and ``partner_wavs`` ``[B, N]`` (clips of other classes, for ``other_class_mixture``).
     conditions : names from ``CONDITIONS``; ``speech_mixture`` needs ``speech_bank`` (a ContaminantBank).
     mask_domain : the masking domain of the linear-grid methods.
     classes : class names, for the ids of multi-label rows (``<clip>__<class>``).
@@ -168,8 +169,10 @@ def clip_batches(dataset, indices, partners, batch_size, device="cpu"):
         items = [dataset[i] for i in chosen]
         batch = {"ids": [item["id"] for item in items],
                  "wavs": torch.stack([item["sig"] for item in items]).to(device)}
-        if all("clean_sig" in item for item in items):
-            batch["clean"] = torch.stack([item["clean_sig"] for item in items]).to(device)
+        for key in ("clean_class_sig", "clean_sig"):  # each class's source (multi-label) or the target event
+            if all(key in item for item in items):
+                batch["clean"] = torch.stack([item[key] for item in items]).to(device)
+                break
         if partners is not None:
             with dataset.output_keys_as(["sig"]):
                 batch["partner_wavs"] = torch.stack([dataset[partners[i]]["sig"] for i in chosen]).to(device)
@@ -242,6 +245,16 @@ def run_comparison(hparams, manifests, run_opts=None):
             count += len(kept[-1].decision)
         checked = {name: e for name, e in explainers.items() if not getattr(e, "constant", False)}
         results["sanity"] = cascading_randomisation(classifier, checked, kept, hparams.get("sanity_steps"), seed)
+        if hparams.get("sanity_retrain", False):
+            retrained = {name: (explainer.description.get("method", name), explainer.description,
+                                explainer.interpreter, explainer.mask_domain)
+                         for name, explainer in trained.items() if name in ("lmac", "l2i")}
+            checked = {name: e for name, e in checked.items() if name in retrained or hasattr(e, "with_classifier")}
+            results["sanity_retrained"] = retrained_sanity(
+                classifier, checked, retrained, kept, manifests, hparams["clip_seconds"],
+                os.path.join(hparams["output_folder"], "sanity"), epochs=hparams.get("sanity_retrain_epochs"),
+                classifier_epochs=int(hparams.get("sanity_classifier_epochs", 20)),
+                max_clips=hparams.get("sanity_retrain_clips"), seed=seed, device=device)
 
     folder = hparams["output_folder"]
     atomic_write_json(os.path.join(folder, "comparison.json"), results)

@@ -18,9 +18,10 @@ class TrainedExplainer:
     """A trained interpreter (L-MAC / L-MAC FT decoder or L2I): its mask for each row's class (a multi-label
     L-MAC decoder: that class's mask; L2I: the soft mask of the components relevant to that class)."""
 
-    def __init__(self, interpreter, mask_domain="linear"):
+    def __init__(self, interpreter, mask_domain="linear", description=None):
         self.interpreter = interpreter.eval()
         self.mask_domain = mask_domain
+        self.description = dict(description or {})  # the interpreter folder's hyperparams.yaml
 
     @torch.no_grad()
     def explain(self, view):
@@ -85,4 +86,4 @@ def load_trained_explainer(folder, classifier, classifier_source, device="cpu"):
     check_same_classifier(classifier, classifier_source, folder)
     interpreter, description = load_interpreter(folder, device)
     domain = description.get("mask_domain", "linear")
-    return TrainedExplainer(interpreter, domain), description.get("method", "lmac"), domain
+    return TrainedExplainer(interpreter, domain, description), description.get("method", "lmac"), domain

@@ -15,7 +15,8 @@ COLUMNS = (
     ("COMP", "COMP ↓", -1, "{:.2f}"),
     ("MM", "MM", 0, "{:.3f}"),
     ("SISDR_gain", "SI-SDR gain (dB) ↑", 1, "{:.2f}"),
-    ("IoU", "IoU ↑", 1, "{:.3f}"),
+    ("IoU", "IoU (area-matched) ↑", 1, "{:.3f}"),
+    ("IoU_at_0.5", "IoU at 0.5 ↑", 1, "{:.3f}"),
 )
 TRAINED = ("lmac", "lmac_ft", "l2i")
 CONTROLS = ("all_ones", "random")
@@ -74,10 +75,11 @@ def comparison_markdown(results, notes=None):
     if notes:
         parts += ["Settings: " + ", ".join(f"{k} = {v}" for k, v in notes.items()), ""]
     parts += ["AI, AD, AG in %; FF and Fid-In on the explained class; SPS, COMP, MM of the mask; SI-SDR gain and IoU "
-              "against the clean target where it is known. `_mel` rows: the baseline computed and scored on the mel "
+              "against the clean target where it is known (IoU area-matched: each mask's k largest cells, k the oracle "
+              "mask's area; IoU at 0.5: cells >= 0.5, which favours near-binary masks). `_mel` rows: the baseline computed and scored on the mel "
               "spectrogram (not listenable). Best explanation method per column in bold (controls aside).", ""]
     for condition, by_method in results.items():
-        if condition == "sanity":
+        if condition.startswith("sanity"):
             continue
         rows = next(iter(by_method.values())).get("n_rows", "?")
         parts += [f"## {condition} ({rows} rows)", "", condition_table(by_method), ""]
@@ -86,7 +88,26 @@ def comparison_markdown(results, notes=None):
                   "Spearman rank correlation of each method's masks with those of the trained classifier after "
                   "re-initialising the layers from the top, cumulatively (low: the method depends on the model; "
                   "`random` is model-independent by construction).", "", sanity_table(results["sanity"]), ""]
+    if "sanity_retrained" in results:
+        parts += ["## Sanity with retraining: model and data randomisation", "",
+                  "Rank correlation of each method's masks with the original ones when the trained interpreter is "
+                  "trained again on the classifier with every layer re-initialised (model randomisation) or on a "
+                  "classifier trained on shuffled labels (data randomisation); the retraining control trains it "
+                  "again on the same classifier with another seed. Gradient baselines are simply computed on those "
+                  "classifiers. A method that explains the model stays well below its control.", "",
+                  retrained_sanity_table(results["sanity_retrained"]), ""]
     return "\n".join(parts)
+
+
+def retrained_sanity_table(sanity):
+    """Rank correlation with the original masks after model / data randomisation (and the retraining control)."""
+    keys = (("retrain_control", "retraining control"), ("model_randomisation", "model randomisation"),
+            ("data_randomisation", "data randomisation"))
+    lines = ["| method | " + " | ".join(title for _, title in keys) + " |", "| --- | --- | --- | --- |"]
+    for method in method_order(list(sanity)):
+        values = [sanity[method].get(key) for key, _ in keys]
+        lines.append(f"| {method} | " + " | ".join(f"{v:.3f}" if _finite(v) else "-" for v in values) + " |")
+    return "\n".join(lines)
 
 
 def margins(results, baselines=BASELINES, methods=TRAINED):
@@ -98,7 +119,7 @@ def margins(results, baselines=BASELINES, methods=TRAINED):
     """
     table = {}
     for condition, by_method in results.items():
-        if condition == "sanity":
+        if condition.startswith("sanity"):
             continue
         present = [b for b in baselines if b in by_method]
         for method in methods:

@@ -228,21 +228,47 @@ def remove_components(magnitude, dictionary, activations, removed, mask_domain="
     return apply_mask(magnitude, 1.0 - mask, mask_domain)
 
 
-def random_other_components(selected, generator, candidates=None):
-    """The random control of component removal: as many components per row as ``selected`` ``[B, K]`` (bool)
-    holds, drawn uniformly among the other ``candidates`` (bool ``[B, K]``, e.g. the components active in the
-    clip; default all), completed from the remaining others when too few candidates are left, with
-    ``generator`` (CPU). Returns ``[B, K]`` bool, disjoint from ``selected``."""
+def removed_energy(magnitude, dictionary, activations, removed, mask_domain="linear", eps=1e-6):
+    """Energy of what removing the ``removed`` components takes out of the input, ``||X - X_without||^2`` per row
+    ``[B]`` (``X_without`` from :func:`remove_components`; linear magnitudes)."""
+    without = remove_components(magnitude, dictionary, activations, removed, mask_domain, eps)
+    return (magnitude - without).pow(2).flatten(1).sum(dim=1)
+
+
+def energy_matched_components(magnitude, dictionary, activations, selected, generator, candidates=None,
+                              mask_domain="linear", eps=1e-6):
+    """The random control of component removal, matched by removed energy.
+
+    Per row, the components that are not ``selected`` are drawn in a random order (with ``generator``, CPU) among
+    ``candidates`` (bool ``[B, K]``, e.g. those active in the clip; default all) and added one at a time until the
+    energy their removal takes out (:func:`removed_energy`) reaches what removing the ``selected`` ones takes out.
+    The control therefore removes at least as much of the input as the explanation (all candidates when even they
+    remove less), so a higher faithfulness of the explanation cannot come from removing more. Rows with nothing
+    selected get an empty control.
+
+    ``magnitude`` ``[B, T, F]``, ``dictionary`` ``[F, K]``, ``activations`` ``[B, K, T]``, ``selected`` ``[B, K]``
+    bool. Returns ``[B, K]`` bool, disjoint from ``selected``.
+    """
     rows, n_components = selected.shape
-    keys = torch.rand(rows, n_components, generator=generator).to(selected.device)
-    if candidates is not None:
-        keys = keys + (~candidates.bool()).to(keys.dtype)  # non-candidates sort after every candidate
-    keys = keys.masked_fill(selected, 3.0)  # the selected ones sort last
-    order = keys.argsort(dim=1)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(n_components, device=selected.device).expand(rows, -1))
-    count = selected.sum(dim=1, keepdim=True)
-    return (rank < count) & ~selected
+    selected = selected.bool()
+    allowed = ~selected if candidates is None else candidates.bool() & ~selected
+    keys = torch.rand(rows, n_components, generator=generator).to(magnitude.device)
+    order = keys.masked_fill(~allowed, 2.0).argsort(dim=1)
+    target = removed_energy(magnitude, dictionary, activations, selected, mask_domain, eps)
+    control = torch.zeros_like(selected)
+    for row in range(rows):
+        if not selected[row].any():
+            continue
+        full = dictionary @ activations[row] + eps  # [F, T]
+        part = torch.zeros_like(full)
+        for component in order[row, :int(allowed[row].sum())].tolist():
+            part = part + torch.outer(dictionary[:, component], activations[row, component])
+            control[row, component] = True
+            mask = (part / full).clamp(0.0, 1.0).T  # [T, F]
+            taken = magnitude[row] - apply_mask(magnitude[row], 1.0 - mask, mask_domain)
+            if taken.pow(2).sum() >= target[row]:
+                break
+    return control
 
 
 def fidelity_loss(theta_scores, classifier_logits, multilabel=False):

@@ -29,7 +29,7 @@ from .faithfulness import (
     input_fidelity,
     input_fidelity_from_scores,
 )
-from .ground_truth import mask_overlap, oracle_mask, si_sdr
+from .ground_truth import mask_overlap, oracle_mask, oracle_overlap, si_sdr
 from .sanity import mask_rank_correlation
 from .stats import MetricCollector, metric_stats, per_clip_metric
 from .structure import complexity, mask_mean, sparseness, structure_metrics
@@ -57,6 +57,7 @@ __all__ = [
     "input_fidelity_from_scores",
     "mask_overlap",
     "oracle_mask",
+    "oracle_overlap",
     "si_sdr",
     "mask_rank_correlation",
     "MetricCollector",

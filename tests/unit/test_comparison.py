@@ -131,6 +131,44 @@ def test_multilabel_rows_are_clip_class_pairs():
     assert results["in_domain"]["saliency"]["n_rows"] == 4
 
 
+class _QuietTruth:
+    """A gradient-style explainer: the clean target's magnitude scaled to a maximum of 0.3 (right ranking, small
+    values)."""
+
+    def explain(self, view):
+        magnitude = view.clean_magnitude
+        return 0.3 * magnitude / magnitude.flatten(1).amax(dim=1).reshape(-1, 1, 1)
+
+
+def test_ground_truth_metrics_area_matched_and_thresholded():
+    classifier = _classifier()
+    batches = [{"ids": ["a", "b"], "wavs": _clips(2), "clean": _clips(2, seed=1)}]
+    results, _ = compare(classifier, {"quiet_truth": _QuietTruth()}, batches, ("in_domain",), show_progress=False)
+    scores = results["in_domain"]["quiet_truth"]
+    assert scores["IoU"] == pytest.approx(1.0) and scores["precision"] == pytest.approx(scores["recall"])
+    assert scores["IoU_at_0.5"] == 0 and scores["recall_at_0.5"] == 0
+
+
+def test_multilabel_rows_take_their_own_class_source():
+    """Multi-label rows are scored against their class's clean source ([B, C, N]); a class the classifier marks
+    present that the clip lacks (silent source) has no ground-truth metrics (NaN), not a perfect empty overlap."""
+    classifier = _classifier(n_classes=3, multilabel=True)
+    with torch.no_grad():
+        classifier.head.bias.copy_(torch.tensor([6.0, 6.0, -6.0]))  # classes 0 and 1 present in every clip
+    wavs = _clips(2)
+    sources = torch.zeros(2, 3, 8000)
+    sources[:, 0] = 0.6 * wavs  # class 0: most of the clip; class 1 absent (silent source)
+    view = ClipView(wavs, classifier, sources)
+    assert view.decision.tolist() == [0, 1, 0, 1] and view.clean.shape == (4, 8000)
+    assert torch.equal(view.clean[0], sources[0, 0]) and view.clean[1].abs().max() == 0
+    from interpretability.brains.interpreter import explanation_metrics
+
+    metrics = explanation_metrics(classifier, view, torch.ones(4, view.n_frames, 513))
+    assert torch.isnan(metrics["IoU"][[1, 3]]).all() and torch.isnan(metrics["SISDR"][[1, 3]]).all()
+    assert not torch.isnan(metrics["IoU"][[0, 2]]).any()
+    assert ClipView(wavs, classifier, wavs).clean is None  # a clip-level source is not a class's own
+
+
 def test_cascading_randomisation_separates_model_dependent_methods():
     classifier = _classifier()
     before = {k: v.clone() for k, v in classifier.state_dict().items()}

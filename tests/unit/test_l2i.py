@@ -20,7 +20,8 @@ from interpretability.interpreters.l2i import (
     fidelity_loss,
     l2i_objective,
     load_l2i,
-    random_other_components,
+    energy_matched_components,
+    removed_energy,
     relevance,
     remove_components,
 )
@@ -107,24 +108,35 @@ def test_removing_components_is_the_input_minus_their_explanation():
     assert torch.equal(nothing, magnitude)
 
 
-def test_random_control_draws_as_many_other_components_preferring_candidates():
-    generator = torch.Generator().manual_seed(0)
-    selected = torch.tensor([[True, True, False, False, False, False], [False, False, False, False, False, True]])
-    candidates = torch.tensor([[True, True, True, False, True, False], [True, False, False, False, False, True]])
-    for _ in range(20):
-        control = random_other_components(selected, generator, candidates)
-        assert not (control & selected).any()
-        assert control.sum(dim=1).tolist() == [2, 1]
-        assert (control <= candidates).all()  # enough candidates in both rows: only candidates are drawn
-        # row 0 draws among its candidates {2, 4}: both
-        assert control[0].tolist() == [False, False, True, False, True, False]
-        assert control[1].tolist() == [True, False, False, False, False, False]
-    few = torch.tensor([[False, False, True, False, False, False]])
-    control = random_other_components(torch.tensor([[True, True, False, False, False, False]]), generator, few)
-    assert control[0, 2] and control.sum() == 2 and not control[0, :2].any()  # completed from the others
-    drawn = torch.stack([random_other_components(selected[:1], generator)[0] for _ in range(400)]).float()
-    assert drawn[:, :2].sum() == 0
-    assert torch.allclose(drawn[:, 2:].mean(dim=0), torch.full((4,), 0.5), atol=0.1)  # uniform: 2 of 4
+def test_random_control_removes_at_least_the_energy_of_the_explanation():
+    """Disjoint atoms (atom k covers bin k): removing component k takes out the energy of bin k. The explanation
+    removes bin 0 (energy 2 over 2 frames); the control draws other components until it removes at least that."""
+    dictionary = torch.eye(4)[:, :3]  # [F=4, K=3]
+    activations = torch.ones(1, 3, 2)
+    selected = torch.tensor([[True, False, False]])
+
+    def magnitude(other):
+        return torch.tensor([[1.0, other, other, 0.5]]).expand(2, 4).unsqueeze(0).clone()  # [1, T=2, F=4]
+
+    assert removed_energy(magnitude(0.8), dictionary, activations, selected).item() == pytest.approx(2.0, rel=1e-5)
+    for seed in range(5):
+        generator = torch.Generator().manual_seed(seed)
+        # each other component removes 1.28 < 2: both are needed (2.56), whatever the order
+        control = energy_matched_components(magnitude(0.8), dictionary, activations, selected, generator)
+        assert control.tolist() == [[False, True, True]]
+        # each removes 2.88 >= 2: one suffices, drawn at random
+        control = energy_matched_components(magnitude(1.2), dictionary, activations, selected, generator)
+        assert control.sum().item() == 1 and not control[0, 0]
+    drawn = {tuple(energy_matched_components(magnitude(1.2), dictionary, activations, selected,
+                                             torch.Generator().manual_seed(s))[0].tolist()) for s in range(20)}
+    assert drawn == {(False, True, False), (False, False, True)}
+    # only candidates are drawn, and a row with nothing selected gets no control
+    candidates = torch.tensor([[True, True, False]])
+    control = energy_matched_components(magnitude(0.8), dictionary, activations, selected, generator, candidates)
+    assert control.tolist() == [[False, True, False]]  # all the candidates, even if they remove less
+    nothing = energy_matched_components(magnitude(0.8), dictionary, activations, torch.zeros(1, 3, dtype=torch.bool),
+                                        generator)
+    assert not nothing.any()
 
 
 # --- losses -------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from interpretability.metrics import mask_overlap, mask_rank_correlation, oracle_mask, si_sdr
+from interpretability.metrics import mask_overlap, mask_rank_correlation, oracle_mask, oracle_overlap, si_sdr
 
 # Zero-mean target of energy 4 and a zero-mean noise orthogonal to it (1 - 1 - 1 + 1 = 0), energy 1.
 TARGET = torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
@@ -78,6 +78,16 @@ def test_overlap_matching_the_oracle_area():
     # top-3 (|B| = 3): 0.9, 0.7, 0.45 -> A = {(0,0), (1,1), (0,1)}: precision 2/3, recall 2/3, IoU 2/4
     matched = mask_overlap(mask, ORACLE, match_area=True)
     assert [matched[k].item() for k in ("precision", "recall", "IoU")] == pytest.approx([2 / 3, 2 / 3, 1 / 2])
+
+
+def test_oracle_overlap_headline_is_area_matched():
+    """A gradient-style mask (normalised by its maximum, most values small) ranks the oracle cells first but selects
+    one cell at 0.5: the headline IoU judges the ranking (1.0), the thresholded one the scale (1/3)."""
+    clean = torch.tensor([[[4.0, 0.1, 0.0], [2.0, 3.0, 0.2]]])  # oracle (>= 0.35 * 4): (0,0), (1,0), (1,1)
+    mask = torch.tensor([[[1.0, 0.01, 0.0], [0.05, 0.2, 0.02]]])
+    overlap = oracle_overlap(mask, clean)
+    assert [overlap[k].item() for k in ("precision", "recall", "IoU")] == pytest.approx([1.0, 1.0, 1.0])
+    assert [overlap[f"{k}_at_0.5"].item() for k in ("precision", "recall", "IoU")] == pytest.approx([1, 1 / 3, 1 / 3])
 
 
 def test_overlap_ties_and_empty_sets():

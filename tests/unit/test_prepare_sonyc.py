@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import soundfile
+import torch
 
 from interpretability.data.pipelines import classification_datasets
 from interpretability.data.sonyc_ust import prepare_sonyc_ust
@@ -105,6 +106,21 @@ def test_manifests_load_as_speechbrain_datasets(generated, tmp_path):
     assert item["target_vector"].tolist() == entry["targets"]
     assert item["annotated"].tolist() == entry["target_mask"]
     assert item["sig"].shape == item["clean_sig"].shape == (8000,)
+    # each class's source apart (L-MAC FT's guidance and the ground truth of multi-label rows)
+    sources = item["clean_class_sig"]
+    assert sources.shape == (8, 8000)
+    present = {result["classes"].index(event["category"]) for event in entry["events"]}
+    assert set(entry["clean_by_class"]) == {event["category"] for event in entry["events"]}
+    assert {c for c in range(8) if sources[c].abs().max() > 0} == present
+    assert torch.allclose(sources.sum(dim=0), item["clean_sig"], atol=2e-4)  # they add up to the clip's clean
+
+
+def test_missing_class_source_is_an_error(dataset, tmp_path):
+    name = sorted(os.listdir(dataset / "audio_clean" / "by_class"))[0]
+    victim = sorted(os.listdir(dataset / "audio_clean" / "by_class" / name))[0]
+    os.remove(dataset / "audio_clean" / "by_class" / name / victim)
+    with pytest.raises(DataError, match=f"clean source of class '{name}' is missing: .*{victim}"):
+        prepare_sonyc_ust(str(dataset), str(tmp_path / "save"))
 
 
 def test_targets_volunteers_for_train_annotator_0_for_evaluation(dataset, tmp_path):
