@@ -33,6 +33,15 @@ def augment_waveforms(wavs, max_gain_db=6.0, generator=None):
     return shifted * (10 ** (gain_db / 20)).to(wavs.device)
 
 
+def stop_on_plateau(hparams, value):
+    """Feed the validation metric to an early-stopping epoch counter (SpeechBrain's ``EpochCounterWithStopper``
+    as ``epoch_counter`` in the hparams: training ends once it has not improved for ``limit_to_stop`` epochs);
+    a plain ``EpochCounter`` runs every epoch."""
+    counter = getattr(hparams, "epoch_counter", None)
+    if hasattr(counter, "update_metric"):
+        counter.update_metric(value)
+
+
 def decision_confidence(probs, multilabel=False, saturated=0.99):
     """How sure the classifier is of its decisions: ``mean_confidence`` (mean decision probability) and
     ``share_above_0.99`` (share of decisions above ``saturated``). A saturated classifier caps AI and AG for every
@@ -127,6 +136,7 @@ class ClassifierBrain(CPUDistributedMixin, sb.Brain):
                 train_stats={"loss": self.train_loss},
                 valid_stats=stats,
             )
+            stop_on_plateau(self.hparams, stats[self.selection_metric])
             self.checkpointer.save_and_keep_only(
                 meta={self.selection_metric: stats[self.selection_metric]},
                 max_keys=[self.selection_metric],

@@ -15,7 +15,7 @@ import speechbrain as sb
 from speechbrain.utils.distributed import if_main_process
 
 from interpretability.audio import write_audio
-from interpretability.brains.classifier import batch_tensor
+from interpretability.brains.classifier import batch_tensor, stop_on_plateau
 from interpretability.brains.distributed import CPUDistributedMixin
 from interpretability.classifiers.base import count_parameters
 from interpretability.metrics.faithfulness import faithfulness_metrics, faithfulness_metrics_from_scores
@@ -207,6 +207,7 @@ class InterpreterBrain(CPUDistributedMixin, sb.Brain):
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch}, train_stats={"loss": self.train_loss}, valid_stats=stats
             )
+            stop_on_plateau(self.hparams, stats[key])
             if self.checkpointer is not None:
                 keys = {"min_keys": [key]} if mode == "min" else {"max_keys": [key]}
                 self.checkpointer.save_and_keep_only(meta={key: stats[key]}, **keys)

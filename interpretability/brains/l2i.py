@@ -303,7 +303,7 @@ def train_l2i(hparams, run_opts, manifests):
         raise InputError(f"{source}: the dictionary has {dictionary.shape[0]} frequency bins, the STFT grid "
                          f"{n_freqs}")
     n_components = int(dictionary.shape[1])
-    psi = hparams["psi"](layer_channels=layer_channels(classifier, hparams["clip_seconds"]),
+    psi = hparams["psi"](layer_channels=layer_channels(classifier, hparams["clip_seconds"], hparams.get("psi_layers")),
                          n_components=n_components)
     theta = hparams["theta"](n_components=n_components, n_classes=classifier.n_classes)
     interpreter = L2IInterpreter(psi, theta, dictionary, domain=description.get("domain", "log1p"),

@@ -75,8 +75,9 @@ def train_classifier(hparams, run_opts, manifests):
     return brain, brain.test_stats
 
 
-def layer_channels(classifier, clip_seconds, sample_rate=16000):
-    """``{layer: channels}`` of the classifier's interpretable hidden representations (shallow first)."""
+def layer_channels(classifier, clip_seconds, layers=None, sample_rate=16000):
+    """``{layer: channels}`` of the classifier's interpretable hidden representations (shallow first), or of the
+    ``layers`` named (a subset of ``classifier.interpretable_layers``; an unknown name is an error)."""
     import torch
 
     from interpretability.spectral import STFTConfig
@@ -86,7 +87,13 @@ def layer_channels(classifier, clip_seconds, sample_rate=16000):
         was_training = classifier.training
         _, hidden = classifier.eval().forward_with_hidden(torch.zeros(1, frames, STFTConfig().n_freqs))
         classifier.train(was_training)
-    return {name: int(h.shape[1]) for name, h in hidden.items()}
+    channels = {name: int(h.shape[1]) for name, h in hidden.items()}
+    if layers:
+        unknown = [name for name in layers if name not in channels]
+        if unknown:
+            raise InputError(f"the classifier has no interpretable layer {unknown}; it has {list(channels)}")
+        channels = {name: channels[name] for name in channels if name in layers}
+    return channels
 
 
 def load_explained_classifier(hparams, manifests):
@@ -118,16 +125,18 @@ def train_lmac(hparams, run_opts, manifests):
     from interpretability.inference import export_interpreter, load_decoder
 
     classifier, classifier_source = load_explained_classifier(hparams, manifests)
-    channels = layer_channels(classifier, hparams["clip_seconds"])
     if hparams.get("pretrained_interpreter"):
         decoder, description = load_decoder(hparams["pretrained_interpreter"])
-        if description["decoder"].get("layer_channels") != channels:
-            raise InputError(f"{hparams['pretrained_interpreter']}: its decoder reads layers "
-                             f"{description['decoder'].get('layer_channels')}, this classifier has {channels}")
+        reads = dict(description["decoder"].get("layer_channels") or {})
+        channels = layer_channels(classifier, hparams["clip_seconds"])
+        if any(channels.get(name) != width for name, width in reads.items()):
+            raise InputError(f"{hparams['pretrained_interpreter']}: its decoder reads layers {reads}, this "
+                             f"classifier has {channels}")
         decoder.train()
         logger.info("Fine-tuning the decoder of %s", hparams["pretrained_interpreter"])
     else:
         n_masks = classifier.n_classes if classifier.multilabel else 1
+        channels = layer_channels(classifier, hparams["clip_seconds"], hparams.get("decoder_layers"))
         decoder = hparams["decoder"](layer_channels=channels, n_masks=n_masks)
     if hparams.get("guidance_weight", 0) > 0 and classifier.multilabel:
         from interpretability.brains.lmac import MISSING_CLEAN_BY_CLASS

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CSV_FILES = sorted(glob.glob(os.path.join(ROOT, "tests", "recipes", "*.csv")))
 COLUMNS = ["Task", "Dataset", "Script_file", "Hparam_file", "Readme_file", "Needs", "test_flags",
            "expected_files", "performance_check"]
-CHECK = re.compile(r"^(?P<file>[^:]+):(?P<key>[\w.]+)(?P<op>>=|<=|>|<)(?P<value>-?[\d.]+)$")
+CHECK = re.compile(r"^(?P<file>[^:]+):(?P<key>[\w.]+)(?P<op>>=|<=|>|<)(?P<value>-?[\d.]+|[A-Za-z][\w.]*)$")
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 TIMEOUT_S = 900
 
@@ -49,9 +49,12 @@ def check_performance(out, checks):
         match = CHECK.match(check)
         assert match, f"malformed performance check {check!r}"
         with open(os.path.join(out, match["file"]), encoding="utf-8") as handle:
-            value = nested(json.load(handle), match["key"])
-        if not OPS[match["op"]](float(value), float(match["value"])):
-            failures.append(f"{check} (got {value:.4g})")
+            data = json.load(handle)
+        value = nested(data, match["key"])
+        # the right side is a number, or another key of the same file (e.g. FF_median>FF_median_random)
+        bound = nested(data, match["value"]) if match["value"][0].isalpha() else match["value"]
+        if not OPS[match["op"]](float(value), float(bound)):
+            failures.append(f"{check} (got {value:.4g} against {float(bound):.4g})")
     return failures
 
 
@@ -105,9 +108,11 @@ def test_every_hparams_file_has_a_row():
 
 
 def test_performance_check_parser_rejects_and_accepts(tmp_path):
-    (tmp_path / "m.json").write_text(json.dumps({"acc": 0.5, "pruning": {"delta_A": -0.2}}))
+    (tmp_path / "m.json").write_text(json.dumps({"acc": 0.5, "pruning": {"delta_A": -0.2, "random": 0.1}}))
     assert check_performance(str(tmp_path), "m.json:acc>=0.5 m.json:pruning.delta_A<0") == []
     assert len(check_performance(str(tmp_path), "m.json:acc>=0.9 m.json:pruning.delta_A>0")) == 2
+    assert check_performance(str(tmp_path), "m.json:pruning.delta_A<pruning.random") == []
+    assert len(check_performance(str(tmp_path), "m.json:acc<pruning.random")) == 1
 
 
 def test_classifier_recipe_under_torchrun_on_cpu(synthetic_data, tmp_path):
