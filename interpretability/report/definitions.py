@@ -87,7 +87,7 @@ METRICS = {
 
 # derived names: (pattern, header template, direction (None: that of the base), definition template)
 _PATTERNS = (
-    (r"(.+)_median_random", "{h} median, random", None,
+    (r"(.+)_median_random", "{h} median, random", 0,
      "Median of the random control of {base}: as many randomly chosen other components removed instead."),
     (r"(.+)_median", "{h} median", None, "Median over clips of {base}."),
     (r"(.+)_random", "{h} random", 0, "The random control of {base} (as many random neurons / components)."),

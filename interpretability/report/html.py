@@ -24,8 +24,9 @@ td.name, th.name { text-align: left; white-space: nowrap; } td.best { font-weigh
 .scroll { overflow-x: auto; max-width: 100%; } .small { font-size: 0.78em; }
 .card.wide { max-width: none; flex-basis: 100%; }
 .card table { width: 100%; } .card td { text-align: left; } .card td.num { text-align: right; }
-.card img.thumb { height: 40px; width: 104px; display: block; }
-.card img.figure { width: 100%; } audio { height: 28px; width: 190px; display: block; }
+.card img.thumb { height: 40px; width: 96px; display: block; }
+.card img.figure { width: 100%; } audio { height: 28px; width: 172px; display: block; }
+.card.wide audio { width: 340px; }
 .decision { font-weight: 600; } .ok { color: #17803d; } .wrong { color: #b3261e; }
 dl.defs dt { font-weight: 700; margin-top: 6px; } dl.defs dd { margin-left: 18px; }
 details > summary { cursor: pointer; color: #0b57d0; margin: 6px 0; }

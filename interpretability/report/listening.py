@@ -348,6 +348,7 @@ def listening_cards(results, out_dir, options=None):
                               partner=partner["id"] if partner else None))
         result[condition] = builder.cards(mixed, condition)
     result["seconds"] = dict(builder.seconds, total=time.perf_counter() - started)
-    logger.info("report: %d listening cards of %d methods in %.1f s", sum(len(result[c]) for c in
-                ("in_domain", "other_class_mixture", "white_noise")), len(explainers), result["seconds"]["total"])
+    logger.info("report: %d listening cards of %d methods in %.1f s (%s)", sum(len(result[c]) for c in
+                ("in_domain", "other_class_mixture", "white_noise")), len(explainers), result["seconds"]["total"],
+                ", ".join(f"{name} {s:.1f} s" for name, s in result["seconds"].items() if name != "total"))
     return result

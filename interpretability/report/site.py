@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 INDEX = "index.html"
 CONDITION_NAMES = {"in_domain": "in-domain", "other_class_mixture": "mixed with another class",
                    "white_noise": "in white noise", "speech_mixture": "mixed with speech"}
-HEADLINE_KEYS = ("AI", "AD", "AG", "FidIn", "SISDR_gain", "IoU")
+HEADLINE_KEYS = ("AI", "AD", "AG", "SISDR_gain")
+INTERPRETER_KEYS = ("AI", "AD", "AG", "FF", "FidIn", "SPS", "COMP", "MM", "SISDR_gain", "IoU", "fidelity_top1",
+                    "FF_median", "FF_median_random", "params")
 SHORT = {"saliency": "Saliency", "smoothgrad": "SmoothGrad", "integrated_gradients": "IG", "gradcam": "GradCAM",
          "guided_backprop": "Guided BP", "guided_gradcam": "Guided GradCAM", "shap": "GradientShap"}
 METRIC_ORDER = ("acc", "mean_confidence", "AI", "AD", "AG", "FF", "FF_median", "FidIn", "SPS", "COMP", "MM", "SISDR",
@@ -70,8 +72,13 @@ class Report:
                                           self.used, best=False, row_header="model", table_id="table-classifier"))
         trained = [(NAMES.get(m, m), r.metrics[m]) for m in r.interpreters if r.metrics.get(m)]
         if trained:
+            every = _ordered_keys(trained)
+            main = [k for k in INTERPRETER_KEYS if k in every]
             parts.append("<h3>Interpreters on the test split (their own recipes' evaluation)</h3>"
-                         + H.metric_table(trained, _ordered_keys(trained), self.used, table_id="table-interpreters"))
+                         + H.metric_table(trained, main, self.used, table_id="table-interpreters")
+                         + "<details><summary>Every metric of the interpreters' test_metrics.json</summary>"
+                         + H.metric_table(trained, every, self.used, table_id="table-interpreters-all")
+                         + "</details>")
         if r.comparison:
             parts.append(self.comparison_headline())
         if r.metrics.get("nmf"):
@@ -181,7 +188,9 @@ class Report:
                  "what the explanation keeps, M|X|. The gradient baselines use cheaper settings here than in the "
                  f"comparison ({H.esc(listening['settings'])}); the tables above hold the measured metrics.</p>")
         if listening["in_domain"]:
-            parts.append('<section id="listening"><h2>Listening cards: test clips, two of every class</h2>' + intro
+            per_class = listening.get("clips_per_class", 2)
+            count = {1: "one", 2: "two", 3: "three"}.get(per_class, str(per_class))
+            parts.append(f'<section id="listening"><h2>Listening cards: test clips, {count} of every class</h2>' + intro
                          + '<div class="cards">' + "".join(self._card(c) for c in listening["in_domain"])
                          + "</div></section>")
         ood = listening.get("other_class_mixture", []) + listening.get("white_noise", [])
@@ -365,6 +374,7 @@ def write_report(results_dir, out_dir=None, listening=True, listening_options=No
             logger.warning("report: no listening cards: %s", err)
             report.notes.append(f"No listening cards: {err}")
     if cards is not None:
+        cards["clips_per_class"] = listening_options.clips_per_class
         cards["settings"] = (f"IG {listening_options.ig_steps} steps, SmoothGrad "
                              f"{listening_options.smoothgrad_samples} and GradientShap "
                              f"{listening_options.shap_samples} samples")
