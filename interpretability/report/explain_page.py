@@ -35,7 +35,7 @@ def _items(results):
 
 
 def write_explain_page(out_dir, results, title="Explanations", interpreter=None, mask_domain="linear",
-                       classes=None, page=PAGE):
+                       classes=None, page=PAGE, write_files=True):
     """Write ``<stem>_input.wav``, ``<stem>_explanation.wav``, ``<stem>.png`` per file (the names
     ``Explainer.save`` uses) and ``out_dir/index.html``; returns the page's path.
 
@@ -48,6 +48,9 @@ def write_explain_page(out_dir, results, title="Explanations", interpreter=None,
         ``decision_track``: ``[(start_s, end_s, label, probability)]`` for a long file.
     interpreter : str, shown on the page (the interpreter folder).
     mask_domain : the interpreter's masking domain, for the picture.
+    classes : the classifier's class names (for the top classes of ``probs``).
+    write_files : False when ``Explainer.save`` already wrote the three files of every stem into ``out_dir`` (they
+        must be there); the page then only refers to them.
     """
     items = _items(results)
     if not items:
@@ -59,12 +62,17 @@ def write_explain_page(out_dir, results, title="Explanations", interpreter=None,
         for key in ("wavs", "explanation", "mask", "magnitude", "label", "probability"):
             if key not in result:
                 raise ValueError(f"the result of {stem} has no {key!r} (expected Explainer.explain_file's dict)")
-        stem = safe_name(stem)
-        input_path = _write_wav(os.path.join(out_dir, f"{stem}_input.wav"), result["wavs"])
-        explanation_path = _write_wav(os.path.join(out_dir, f"{stem}_explanation.wav"), result["explanation"])
         label, probability = str(result["label"]), float(result["probability"])
-        figure = _save_figure(os.path.join(out_dir, f"{stem}.png"), result,
-                              f"{stem}: {label} (p={probability:.2f})", mask_domain)
+        input_path, explanation_path, figure = (os.path.join(out_dir, f"{stem}{suffix}")
+                                                for suffix in ("_input.wav", "_explanation.wav", ".png"))
+        if write_files:
+            _write_wav(input_path, result["wavs"])
+            _write_wav(explanation_path, result["explanation"])
+            _save_figure(figure, result, f"{stem}: {label} (p={probability:.2f})", mask_domain)
+        else:
+            for path in (input_path, explanation_path, figure):
+                if not os.path.isfile(path):
+                    raise InputError(f"{path}: not found (write_files=False expects Explainer.save's files)")
         seconds = int(result["wavs"].shape[-1]) / 16000
         top = ""
         if result.get("probs") is not None and classes:
@@ -79,7 +87,7 @@ def write_explain_page(out_dir, results, title="Explanations", interpreter=None,
                      f"<th>end (s)</th><th>decision</th><th>p</th></tr>{rows}</table></details>")
         source = f'<p class="muted">{H.esc(result["path"])}</p>' if result.get("path") else ""
         cards.append(
-            f'<div class="card wide" id="file-{H.esc(stem)}"><h3>{H.esc(stem)}</h3>{source}'
+            f'<div class="card wide" id="file-{H.esc(safe_name(stem))}"><h3>{H.esc(stem)}</h3>{source}'
             f'<p>decision <span class="decision">{H.esc(label)}</span> (p = {probability:.2f}){top} · '
             f'{seconds:.2f} s · mask mean {float(result["mask"].float().mean()):.3f}</p>'
             f'<table><tr><td class="name">input</td><td>{H.audio(H.rel(input_path, out_dir), "input")}</td></tr>'

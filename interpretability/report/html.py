@@ -3,6 +3,7 @@ inline style sheet. No script, no external asset."""
 import html
 import math
 import os
+from urllib.parse import quote
 
 from interpretability.report import definitions
 from interpretability.results import atomic_write_text
@@ -41,8 +42,8 @@ def esc(value):
 
 
 def rel(path, start):
-    """``path`` relative to the folder ``start``, with forward slashes (a URL path)."""
-    return os.path.relpath(path, start).replace(os.sep, "/")
+    """``path`` relative to the folder ``start`` as a URL path (forward slashes, quoted: a space is %20)."""
+    return quote(os.path.relpath(path, start).replace(os.sep, "/"), safe="/")
 
 
 def fmt(value, key=None):

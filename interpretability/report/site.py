@@ -333,7 +333,10 @@ class Report:
 
 
 def _nav(sections):
-    return "<nav>" + "".join(f'<a href="#{sid}">{H.esc(title)}</a>' for sid, title in sections) + "</nav>"
+    """Links to the sections (``(id, title)``) and to other pages (``(None, (title, relative url))``)."""
+    links = [f'<a href="#{sid}">{H.esc(title)}</a>' if sid else f'<a href="{H.esc(title[1])}">{H.esc(title[0])}</a>'
+             for sid, title in sections]
+    return "<nav>" + "".join(links) + "</nav>"
 
 
 def write_report(results_dir, out_dir=None, listening=True, listening_options=None, neuron_options=None,
@@ -397,6 +400,9 @@ def write_report(results_dir, out_dir=None, listening=True, listening_options=No
         if dissection:
             sections.append(("and", "Neurons (AND)"))
             body.append(dissection)
+    explained = os.path.join(results.root, "explained", "index.html")
+    if os.path.isfile(explained):
+        sections.append((None, ("Explain a file", H.rel(explained, out_dir))))
     report.used.update(ALWAYS_DEFINED)
     sections.append(("definitions", "Metric definitions"))
     body.append('<section id="definitions"><h2>Metric definitions</h2>' + H.definitions_section(report.used)

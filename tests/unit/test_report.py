@@ -296,14 +296,23 @@ def test_explain_page(tmp_path):
     result = {"wavs": wav, "explanation": listenable(magnitude, phase, mask, 24000), "mask": mask,
               "magnitude": magnitude, "label": "dog <bark>", "probability": 0.87, "probs": torch.tensor([0.87, 0.13]),
               "decision_track": [(0.0, 1.0, "dog <bark>", 0.9), (1.0, 1.5, "rain", 0.6)], "path": "/data/my dog.wav"}
-    page = write_explain_page(str(tmp_path / "out"), {"my dog": result}, interpreter="results/lmac",
-                              classes=["dog <bark>", "rain"])
+    out = tmp_path / "run" / "explained"
+    page = write_explain_page(str(out), {"my dog": result}, interpreter="results/lmac", classes=["dog <bark>", "rain"])
     text, audios, images = _sources(page)
-    assert audios == ["my_dog_input.wav", "my_dog_explanation.wav"] and images == ["my_dog.png"]
-    for src in audios + images:
-        assert (tmp_path / "out" / src).is_file()
+    assert audios == ["my%20dog_input.wav", "my%20dog_explanation.wav"] and images == ["my%20dog.png"]
+    for src in audios + images:      # the names Explainer.save writes, quoted in the page
+        assert (out / src.replace("%20", " ")).is_file()
     assert "dog &lt;bark&gt;" in text and "<bark>" not in text and "(p = 0.87)" in text
+    assert "top classes: dog &lt;bark&gt; 0.87, rain 0.13" in text
     assert text.count("<tr><td>") == 2 and "<td>1.00</td><td>1.50</td>" in text   # the decision track
-    assert sf.info(str(tmp_path / "out" / "my_dog_explanation.wav")).frames == 24000
+    assert sf.info(str(out / "my dog_explanation.wav")).frames == 24000
+    # the report of the folder holding explained/ links to the page
+    assert '<a href="../explained/index.html">Explain a file</a>' in _sources(write_report(str(tmp_path / "run")))[0]
+    # with the files Explainer.save wrote, the page only refers to them; without them it says which is missing
+    os.remove(page)
+    write_explain_page(str(out), [dict(result, path="/x/my dog.wav")], write_files=False)
+    assert _sources(page)[1] == audios
+    with pytest.raises(InputError, match="other_input.wav: not found"):
+        write_explain_page(str(out), {"other": result}, write_files=False)
     with pytest.raises(InputError):
         write_explain_page(str(tmp_path / "none"), [])
