@@ -6,7 +6,8 @@ import os
 from interpretability.errors import InputError
 from interpretability.report import html as H
 from interpretability.report.figures import save_explanation_figure
-from interpretability.report.listening import _write_wav, safe_name
+from interpretability.report.files import write_wav as _write_wav
+from interpretability.report.listening import safe_name
 
 PAGE = "index.html"
 

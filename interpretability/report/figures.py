@@ -57,12 +57,12 @@ def save_explanation_figure(path, magnitude, mask, title="", domain="linear", sa
 def _save_figure(fig, path, dpi=80):
     import io
 
-    from interpretability.results import atomic_write_bytes
+    from interpretability.report.files import write_bytes
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -78,11 +78,16 @@ def _lut(cmap):
     return _LUTS[cmap]
 
 
-def spectrogram_image(magnitude, reference_db=None, freq_rows=128, cmap="magma", floor_db=80.0):
-    """RGB image ``[freq_rows, T, 3]`` (uint8, low frequencies at the bottom) of a magnitude ``[T, F]`` in dB,
-    ``reference_db`` (default its maximum) at the top of an ``floor_db`` range; frequency bins are max-pooled to
-    ``freq_rows`` so that tonal lines stay visible."""
+def spectrogram_image(magnitude, reference_db=None, freq_rows=128, max_columns=None, cmap="magma", floor_db=80.0):
+    """RGB image ``[rows, columns, 3]`` (uint8, low frequencies at the bottom) of a magnitude ``[T, F]`` in dB,
+    ``reference_db`` (default its maximum) at the top of an ``floor_db`` range. Frequency bins are max-pooled to
+    about ``freq_rows`` and frames to at most ``max_columns`` (None: all), so that tonal lines and clicks stay
+    visible."""
     db = _db(magnitude.detach().cpu().float())
+    if max_columns and db.shape[0] > max_columns:
+        step = -(-db.shape[0] // max_columns)
+        db = torch.nn.functional.pad(db.T, (0, (-db.shape[0]) % step), value=-200.0).T
+        db = db.reshape(-1, step, db.shape[1]).amax(dim=1)
     reference = float(db.max()) if reference_db is None else float(reference_db)
     n_freqs = db.shape[1]
     factor = max(1, n_freqs // freq_rows)
@@ -92,7 +97,7 @@ def spectrogram_image(magnitude, reference_db=None, freq_rows=128, cmap="magma",
     return _lut(cmap)[(scaled * 255).round().long().numpy()]
 
 
-def save_spectrogram_thumbnail(path, magnitude, reference_db=None, freq_rows=128):
+def save_spectrogram_thumbnail(path, magnitude, reference_db=None, freq_rows=64, max_columns=128):
     """A small PNG (no axes: time left to right, frequency bottom to top) of a magnitude ``[T, F]`` in dB,
     ``reference_db`` the top of the colour scale (the input's maximum, so that a masked spectrogram is drawn on its
     input's scale)."""
@@ -100,12 +105,11 @@ def save_spectrogram_thumbnail(path, magnitude, reference_db=None, freq_rows=128
 
     from PIL import Image
 
-    from interpretability.results import atomic_write_bytes
+    from interpretability.report.files import write_bytes
 
     buffer = io.BytesIO()
-    Image.fromarray(spectrogram_image(magnitude, reference_db, freq_rows)).save(buffer, format="png",
-                                                                                compress_level=1)
-    atomic_write_bytes(path, buffer.getvalue())
+    Image.fromarray(spectrogram_image(magnitude, reference_db, freq_rows, max_columns)).save(buffer, format="png")
+    write_bytes(path, buffer.getvalue())
     return path
 
 

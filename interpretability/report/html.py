@@ -6,7 +6,7 @@ import os
 from urllib.parse import quote
 
 from interpretability.report import definitions
-from interpretability.results import atomic_write_text
+from interpretability.report.files import write_text
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1280px;
@@ -186,5 +186,5 @@ def page(title, body, subtitle=""):
 
 def write_page(path, text):
     """Write an HTML page atomically; returns its path."""
-    atomic_write_text(path, text)
+    write_text(path, text)
     return path

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import torch
 
-from interpretability.audio import SAMPLE_RATE, pad_or_crop, read_audio, write_audio
+from interpretability.audio import SAMPLE_RATE, pad_or_crop, read_audio
 from interpretability.brains.interpreter import ClipView
 from interpretability.data.mixtures import ood_mixture
 from interpretability.errors import DataError, InputError
 from interpretability.interpreters.gradient import BASELINES
 from interpretability.metrics.ground_truth import si_sdr
 from interpretability.report.collect import read_json
+from interpretability.report.files import write_wav as _write_wav
 from interpretability.report.figures import _db, save_spectrogram_thumbnail
 from interpretability.spectral import apply_mask, listenable
 
@@ -58,20 +59,6 @@ class ListeningOptions:
 def safe_name(text):
     """A file-name-safe version of a clip id."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "clip"
-
-
-def _write_wav(path, wav):
-    """``write_audio`` through a temporary file in the same folder, then ``os.replace``."""
-    folder, name = os.path.split(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
-    try:
-        write_audio(tmp, wav)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def load_manifest(path):
@@ -225,13 +212,13 @@ class ListeningCards:
                 "partner": item.get("partner"), "seconds": view.wavs.shape[-1] / SAMPLE_RATE}
         card["reference_db"] = float(_db(view.magnitude[i]).max())
         tick = time.perf_counter()
-        save_spectrogram_thumbnail(input_image, view.magnitude[i], card["reference_db"], freq_rows=171)
+        save_spectrogram_thumbnail(input_image, view.magnitude[i], card["reference_db"])
         if view.clean is not None:
             clean_path, clean_image = self._paths(key, "clean")
             _write_wav(clean_path, view.clean[i])
             card["clean"], card["clean_image"] = clean_path, clean_image
             card["SISDR_input"] = float(si_sdr(view.wavs[i:i + 1], view.clean[i:i + 1])[0])
-            save_spectrogram_thumbnail(clean_image, view.clean_magnitude[i], freq_rows=171)
+            save_spectrogram_thumbnail(clean_image, view.clean_magnitude[i])
         self._tick("figures", tick)
         return card
 

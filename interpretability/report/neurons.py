@@ -8,10 +8,10 @@ manifests (``save/*.json``) and copied beside the report.
 import glob
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 
 from interpretability.report.collect import read_json
+from interpretability.report.files import copy as _copy
 from interpretability.report.listening import safe_name
 
 logger = logging.getLogger(__name__)
@@ -37,20 +37,6 @@ def clip_paths(manifests):
                 if isinstance(entry, dict) and "wav" in entry:
                     paths.setdefault(clip_id, entry["wav"])
     return paths
-
-
-def _copy(source, target):
-    """Copy a file atomically (temporary file in the target folder, then ``os.replace``)."""
-    folder = os.path.dirname(target)
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(target)}")
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return target
 
 
 def _layers(folder):

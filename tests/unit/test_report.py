@@ -213,6 +213,10 @@ def test_report_pages_reference_existing_files_and_every_section(report):
     for key in ("mean_confidence", "share_above_0.99", "IoU_at_0.5", "removed_mask_mean", "model_randomisation"):
         assert key in text or definitions.header(key) in text, key
     assert "<script" not in text and "http://" not in text and "https://" not in text
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (report, os.path.join(out, images[0]), os.path.join(out, audios[0])):   # not mkstemp's 0600
+        assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask, path
 
 
 def test_listening_cards_cover_every_class_and_method_with_the_real_explanation(report, results_dir):
