@@ -1,0 +1,225 @@
+"""The README's result tables, generated from a demo run's ``summary.json`` (never typed by hand).
+
+Each table sits in a README between ``<!-- demo_tables:NAME -->`` and ``<!-- /demo_tables:NAME -->``;
+``python -m interpretability.report.demo_tables results/demo/summary.json README.md recipes/ESC50/README.md``
+rewrites every such block it finds from the summary, and ``--check`` only reports the blocks that differ (a unit
+test runs it against the summary committed in ``docs/demo_summary.json``).
+"""
+import argparse
+import json
+import math
+import re
+import sys
+
+from interpretability.evaluation.tables import condition_table, retrained_sanity_table, sanity_table
+
+CONDITIONS = (("in_domain", "in-domain"), ("other_class_mixture", "other-class mixture"),
+              ("white_noise", "white noise"))
+BLOCK = re.compile(r"(<!-- demo_tables:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /demo_tables:(?P=name) -->)", re.S)
+
+
+def _fmt(value, pattern="{:.2f}"):
+    if not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return pattern.format(value)
+
+
+def _seconds(summary, name):
+    value = summary.get("seconds", {}).get(name)
+    return f"{value:.0f} s" if isinstance(value, (int, float)) else "-"
+
+
+def _settings(summary):
+    s = summary["settings"]
+    return (f"{s['n_classes']} classes x {s['clips_per_class']} clips x {s['duration']:g} s, seed {s['seed']}")
+
+
+def stages_table(summary):
+    """One row per demo stage: what it ran, its headline result, its wall time."""
+    c, lmac, ft, nmf, l2i = (summary[k] for k in ("classifier", "lmac", "lmac_ft", "nmf", "l2i"))
+    comparison, dissection = summary["comparison"], summary["and"]
+    rows = [
+        ("data", f"synthetic set, {_settings(summary)}", _seconds(summary, "data")),
+        ("classifier (compact CNN, `classifier_cnn6.yaml`)",
+         f"test accuracy **{c['acc']:.3f}**, mean decision probability {c['mean_confidence']:.2f}, "
+         f"{100 * c['share_above_0.99']:.0f} % of test clips above 0.99", _seconds(summary, "classifier")),
+    ]
+    for name, key, metrics in (("L-MAC (`lmac_cnn6.yaml`)", "L-MAC", lmac), ("L-MAC FT (`lmac_cnn6_ft.yaml`)",
+                                                                            "L-MAC FT", ft)):
+        extra = f", guided share {metrics['guided_share']:.2f}" if "guided_share" in metrics else ""
+        rows.append((name, f"AI {metrics['AI']:.1f}, AD {metrics['AD']:.2f}, AG {metrics['AG']:.1f}, Fid-In "
+                     f"{metrics['FidIn']:.2f}, mask mean {metrics['MM']:.3f}, SI-SDR gain **{metrics['SISDR_gain']:+.1f}"
+                     f" dB**, IoU {metrics['IoU']:.3f}{extra}", _seconds(summary, key)))
+    rows.append(("NMF dictionary (K = {})".format(nmf.get("n_components", "?")),
+                 f"relative error {nmf['relative_error']:.3f} (initialisation {nmf['relative_error_initial']:.3f})",
+                 _seconds(summary, "NMF")))
+    rows.append(("L2I (`l2i_cnn6.yaml`)",
+                 f"fidelity top-1 **{l2i['fidelity_top1']:.3f}**; removing its components: FF median "
+                 f"{l2i['FF_median']:.3f} vs {l2i['FF_median_random']:.3f} for random ones removing at least as much "
+                 f"energy ({100 * l2i['removed_energy']:.0f} % vs {100 * l2i['random_removed_energy']:.0f} %)",
+                 _seconds(summary, "L2I")))
+    top1 = dissection.get("last_layer_top1", {})
+    pruning = dissection.get("pruning", {})
+    rows.append(("AND (`and_cnn6.yaml`, offline backends)",
+                 "last-layer top-1 " + ", ".join(f"{k} {_fmt(v)}" for k, v in top1.items())
+                 + (f"; pruning by concept: target class {pruning['delta_A']:+.3f} vs {pruning['delta_A_random']:+.3f}"
+                    " for random neurons" if "delta_A" in pruning else ""), _seconds(summary, "AND")))
+    lead = comparison_lead(comparison)
+    rows.append(("comparison (`evaluate_cnn6.yaml`)", lead, _seconds(summary, "comparison")))
+    rows.append(("report", "`results/demo/report/index.html`", _seconds(summary, "report")))
+    total = sum(v for v in summary.get("seconds", {}).values() if isinstance(v, (int, float)))
+    lines = ["| stage | result | time |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {t} |" for a, b, t in rows]
+    lines.append(f"| total (after set-up) | | {total / 60:.1f} min |")
+    return "\n".join(lines)
+
+
+def comparison_lead(comparison, methods=("lmac", "lmac_ft")):
+    """Whether L-MAC leads every gradient baseline on AI, AD and AG, condition by condition, in words."""
+    from interpretability.evaluation.tables import margins
+
+    table = margins(comparison)
+    parts = []
+    for condition, title in CONDITIONS:
+        if condition not in table:
+            continue
+        entry = table[condition].get("lmac")
+        if entry is None:
+            continue
+        state = "ahead of every baseline" if entry["ahead"] else "not ahead of every baseline"
+        best = entry["best_baseline"]["AI"]
+        by_method = comparison[condition]
+        parts.append(f"{title}: L-MAC {state} on AI / AD / AG (AI {by_method['lmac']['AI']:.1f} vs "
+                     f"{by_method[best]['AI']:.1f} for {best})")
+    return "; ".join(parts)
+
+
+def headline_comparison_table(comparison, methods=("lmac", "lmac_ft", "l2i", "gradcam", "integrated_gradients",
+                                                   "shap", "saliency", "random")):
+    """AI / AD / AG, area-matched IoU and SI-SDR gain of the main methods in the three conditions."""
+    lines = ["| method | " + " | ".join(title for _, title in CONDITIONS) + " |",
+             "| --- | " + " | ".join("---" for _ in CONDITIONS) + " |"]
+    for method in methods:
+        cells = []
+        for condition, _ in CONDITIONS:
+            m = comparison.get(condition, {}).get(method)
+            cells.append("-" if m is None else f"{m['AI']:.1f} / {m['AD']:.1f} / {m['AG']:.1f} / "
+                         f"{_fmt(m.get('IoU'))} / {_fmt(m.get('SISDR_gain'), '{:+.1f}')}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def sanity_summary_table(comparison):
+    """Rank correlation with the original masks: after the cascade (trained interpreters kept fixed), and with
+    retraining (control, model and data randomisation)."""
+    cascade = comparison.get("sanity", {})
+    retrained = comparison.get("sanity_retrained", {})
+    methods = [m for m in ("lmac", "lmac_ft", "l2i", "gradcam", "integrated_gradients", "saliency", "random")
+               if m in cascade or m in retrained]
+    lines = ["| method | cascade, every layer random (interpreter kept) | retraining control | model randomisation "
+             "| data randomisation |", "| --- | --- | --- | --- | --- |"]
+    for method in methods:
+        r = retrained.get(method, {})
+        lines.append(f"| {method} | {_fmt(cascade.get(method, {}).get('rank_corr_all'))} | "
+                     f"{_fmt(r.get('retrain_control'))} | {_fmt(r.get('model_randomisation'))} | "
+                     f"{_fmt(r.get('data_randomisation'))} |")
+    return "\n".join(lines)
+
+
+def interpreter_table(summary):
+    """Every test metric of L-MAC, L-MAC FT and L2I on the test split."""
+    keys = (("AI", "{:.1f}"), ("AD", "{:.2f}"), ("AG", "{:.1f}"), ("FF", "{:.3f}"), ("FF_median", "{:.3f}"),
+            ("FidIn", "{:.3f}"), ("SPS", "{:.3f}"), ("COMP", "{:.2f}"), ("MM", "{:.3f}"), ("SISDR", "{:.1f}"),
+            ("SISDR_input", "{:.1f}"), ("SISDR_gain", "{:+.1f}"), ("IoU", "{:.3f}"), ("IoU_at_0.5", "{:.3f}"),
+            ("params", "{:,}"))
+    lines = ["| method | " + " | ".join(k.replace("_", " ") for k, _ in keys) + " | train time |",
+             "| --- | " + " | ".join("---" for _ in keys) + " | --- |"]
+    for name, key, stage in (("L-MAC", "lmac", "L-MAC"), ("L-MAC FT", "lmac_ft", "L-MAC FT"), ("L2I", "l2i", "L2I")):
+        m = summary[key]
+        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k), f) for k, f in keys) + f" | "
+                     f"{_seconds(summary, stage)} |")
+    return "\n".join(lines)
+
+
+def l2i_table(summary):
+    l2i = summary["l2i"]
+    keys = (("fidelity_top1", "{:.3f}"), ("fidelity_top3", "{:.3f}"), ("FF_median", "{:.3f}"),
+            ("FF_median_random", "{:.3f}"), ("removed_mask_mean", "{:.3f}"), ("random_removed_mask_mean", "{:.3f}"),
+            ("removed_energy", "{:.3f}"), ("random_removed_energy", "{:.3f}"), ("n_components", "{:.1f}"),
+            ("n_components_random", "{:.1f}"))
+    return ("| " + " | ".join(k.replace("_", " ") for k, _ in keys) + " |\n| " + " | ".join("---" for _ in keys)
+            + " |\n| " + " | ".join(_fmt(l2i.get(k), f) for k, f in keys) + " |")
+
+
+def classifier_table(summary):
+    c = summary["classifier"]
+    return ("| data | test acc | mean decision probability | share above 0.99 | params | time |\n"
+            "| --- | --- | --- | --- | --- | --- |\n"
+            f"| synthetic, {_settings(summary)} | **{c['acc']:.3f}** | {c['mean_confidence']:.3f} | "
+            f"{c['share_above_0.99']:.3f} | {c['params']:,} | {_seconds(summary, 'classifier')} |")
+
+
+def comparison_tables(summary):
+    comparison = summary["comparison"]
+    parts = []
+    for condition, title in CONDITIONS:
+        if condition in comparison:
+            rows = next(iter(comparison[condition].values())).get("n_rows", "?")
+            parts += [f"{title[0].upper() + title[1:]} ({rows} test clips):", "", condition_table(comparison[condition]),
+                      ""]
+    if "sanity" in comparison:
+        parts += ["Cascading randomisation (the trained interpreters kept fixed; rank correlation with the original "
+                  "masks):", "", sanity_table(comparison["sanity"]), ""]
+    if "sanity_retrained" in comparison:
+        parts += ["Sanity with retraining (rank correlation with the original masks):", "",
+                  retrained_sanity_table(comparison["sanity_retrained"]), ""]
+    return "\n".join(parts).rstrip()
+
+
+TABLES = {
+    "stages": stages_table,
+    "comparison": lambda s: headline_comparison_table(s["comparison"]),
+    "sanity": lambda s: sanity_summary_table(s["comparison"]),
+    "classifier": classifier_table,
+    "interpreters": interpreter_table,
+    "l2i": l2i_table,
+    "comparison-full": comparison_tables,
+}
+
+
+def render(text, summary):
+    """``text`` with every known ``demo_tables`` block rewritten from ``summary``; unknown names are an error."""
+    def replace(match):
+        name = match["name"]
+        if name not in TABLES:
+            raise KeyError(f"unknown demo table {name!r}; known: {sorted(TABLES)}")
+        return f"{match.group(1)}{TABLES[name](summary)}\n{match.group(4)}"
+
+    return BLOCK.sub(replace, text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("summary", help="summary.json of a demo run")
+    parser.add_argument("files", nargs="+", help="markdown files holding demo_tables blocks")
+    parser.add_argument("--check", action="store_true", help="report the files whose blocks differ; write nothing")
+    args = parser.parse_args(argv)
+    with open(args.summary, encoding="utf-8") as handle:
+        summary = json.load(handle)
+    stale = []
+    for path in args.files:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        updated = render(text, summary)
+        if updated != text:
+            stale.append(path)
+            if not args.check:
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(updated)
+    for path in stale:
+        print(f"{'differs' if args.check else 'updated'}: {path}")
+    return 1 if (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
