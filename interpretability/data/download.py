@@ -101,7 +101,7 @@ SOURCES = {
          *(Remote(f"{_SONYC_RECORD}/audio-{k}.tar.gz?download=1", f"audio-{k}.tar.gz", md5=md5, into=f"audio-{k}")
            for k, md5 in enumerate(_SONYC_AUDIO_MD5))),
         required=("annotations.csv", "audio-0"),
-        size="about 12 GB in 19 audio shards",
+        size="19 audio archives, several GB",
     ),
 }
 
@@ -290,10 +290,15 @@ def ensure_dataset(name, data_folder, checksum=None, sources=None, retries=2, ti
     logger.warning("%s not found in %s: downloading it (%s) into %s (--download False to stop this)", name, folder,
                    source.size or "size unknown", staging)
     archives = []
-    for remote in source.remotes:
-        path = os.path.join(staging, "archives", remote.filename)
-        archives.append(fetch_file(remote.url, path, _expected_md5(remote, checksum), retries=retries,
-                                   timeout=timeout, progress=progress))
+    try:
+        for remote in source.remotes:
+            path = os.path.join(staging, "archives", remote.filename)
+            archives.append(fetch_file(remote.url, path, _expected_md5(remote, checksum), retries=retries,
+                                       timeout=timeout, progress=progress))
+    except DataError as err:
+        if not any(files for _, _, files in os.walk(staging)):
+            shutil.rmtree(staging, ignore_errors=True)  # nothing fetched: leave no trace
+        raise DataError(f"{folder}: {name} is not here and downloading it failed: {err}") from None
     work = os.path.join(staging, "extract")
     shutil.rmtree(work, ignore_errors=True)  # a previous, interrupted unpacking
     dataset_root = os.path.join(work, "dataset")

@@ -249,8 +249,10 @@ def test_errors_name_the_problem(server, tmp_path):
                                         r"empty"):
         ensure_dataset("ESC-50", tmp_path / "busy", sources=table)
     missing = {"ESC-50": DatasetSource("ESC-50", (Remote(server.url("/nothing.zip"), "x.zip"),), ("meta",))}
-    with pytest.raises(DataError, match=r"nothing.zip: the server answered HTTP 404"):
+    with pytest.raises(DataError, match=r"a: ESC-50 is not here and downloading it failed: http://127.0.0.1:\d+/"
+                                        r"nothing.zip: the server answered HTTP 404"):
         ensure_dataset("ESC-50", tmp_path / "a", sources=missing)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "a.download").exists()  # nothing fetched, no trace
     server.files["/wrong.zip"] = esc50_zip()
     wrong = {"ESC-50": DatasetSource("ESC-50", (Remote(server.url("/wrong.zip"), "w.zip", root="UrbanSound8K"),),
                                      ("meta",))}
