@@ -100,7 +100,7 @@ def load_explained_classifier(hparams, manifests):
         raise InputError("no classifier to explain: pass --pretrained_classifier (the classifier/ folder exported by "
                          "train_classifier.py, a hub id, a SpeechBrain CNN14 folder or a PANNs .pth checkpoint)")
     classifier, description, folder = load_pretrained_classifier(
-        source, savedir=os.path.join(hparams["save_folder"], "classifier"))
+        source, savedir=os.path.join(hparams["save_folder"], "classifier"), classes=manifests["classes"])
     check_classifier_classes(source, description["classes"], manifests["classes"],
                              hparams.get("data_folder", hparams["save_folder"]))
     return classifier, folder

@@ -47,7 +47,8 @@ def hub_fetch(filename, source, savedir):
     try:
         return fetch(filename, source=source, savedir=savedir)
     except Exception as err:  # huggingface_hub / requests raise many types; all mean "not fetched"
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = reason.split(". ")[0].rstrip(".")[:200]
         raise CheckpointError(
             f"{source}: no local folder or file of that name, and {filename} cannot be fetched from the Hugging "
             f"Face hub ({type(err).__name__}: {reason}); offline, fetch the repository on a machine with network "

@@ -214,11 +214,18 @@ def read_label_encoder(path, n_classes):
     return [str(ind2lab[i]) for i in range(n_classes)]
 
 
+def _output_layer(model):
+    """The layer whose rows are the outputs (a cosine head, PANNs' fc_audioset, a linear head), or None."""
+    head = getattr(model, "head", None)
+    if isinstance(head, PANNsHead):
+        return head.fc_audioset
+    return head if isinstance(head, (CosineHead, torch.nn.Linear)) else None
+
+
 def permute_outputs(model, order):
     """Reorder the classifier's outputs: new output ``i`` is old output ``order[i]`` (last layer rows)."""
-    head = model.head
+    layer = _output_layer(model)
     index = torch.as_tensor(order, dtype=torch.long)
-    layer = head if isinstance(head, CosineHead) else head.fc_audioset if isinstance(head, PANNsHead) else head
     with torch.no_grad():
         layer.weight.copy_(layer.weight[index])
         if getattr(layer, "bias", None) is not None:
@@ -348,14 +355,31 @@ def build_panns_classifier(path):
 # ---------------------------------------------------------------------------------------------- entry
 
 
-def load_pretrained_classifier(source, savedir, device="cpu"):
+def load_pretrained_classifier(source, savedir, device="cpu", classes=None):
     """Load any supported classifier (see the module docstring).
 
     Published formats are converted into our export format in ``savedir``; hub files are fetched into
-    ``<savedir>_hub``. Returns ``(classifier in eval mode, description, folder of the exported classifier)``.
-    Raises CheckpointError (one line) for anything that is not a classifier, or a hub id that cannot be fetched.
+    ``<savedir>_hub``. ``classes``: the data's classes; a classifier of the same classes in another order (a
+    SpeechBrain label encoder lists them as the training data first showed them) gets its outputs reordered to
+    them, in a copy exported to ``savedir``. Returns ``(classifier in eval mode, description, folder of the
+    exported classifier)``. Raises CheckpointError (one line) for anything that is not a classifier, or a hub id
+    that cannot be fetched.
     """
-    source = os.fspath(source)
+    model, description, folder = _load_any(os.fspath(source), savedir, device)
+    theirs = list(description["classes"])
+    if classes is not None and theirs != list(classes) and sorted(theirs) == sorted(classes) and (
+            _output_layer(model) is not None):
+        permute_outputs(model, [theirs.index(name) for name in classes])
+        origin = dict(description.get("source") or {"format": "exported", "from": os.path.abspath(folder)})
+        origin["outputs_reordered_to"] = "the data's classes"
+        export_classifier(model, savedir, list(classes), clip_seconds=description["clip_seconds"],
+                          extra={"source": origin})
+        logger.info("%s: outputs reordered to the data's class order", source)
+        return model, _read_description(os.path.join(savedir, HPARAMS_FILE)), savedir
+    return model, description, folder
+
+
+def _load_any(source, savedir, device):
     if os.path.isfile(source):
         if not source.lower().endswith((".pth", ".pt")):
             raise CheckpointError(f"{source}: expected a classifier folder, a hub id or a PANNs checkpoint (.pth)")
@@ -427,7 +451,7 @@ def classifier_for_data(hparams, classes):
     source = hparams.get("pretrained_classifier")
     if source:
         model, description, _ = load_pretrained_classifier(
-            source, savedir=os.path.join(hparams["save_folder"], "pretrained_classifier"))
+            source, savedir=os.path.join(hparams["save_folder"], "pretrained_classifier"), classes=classes)
         check_classifier_classes(source, description["classes"], classes, data_folder)
         if model.multilabel != bool(hparams.get("multilabel", False)):
             raise InputError(f"{source}: a {'multi' if model.multilabel else 'single'}-label classifier, but "

@@ -242,6 +242,14 @@ def test_class_mismatch_names_both(speechbrain_repo, tmp_path):
         load_explained_classifier(hparams, {"classes": ["a", "b", "c", "d", "e", "f"]})
     classifier, source = load_explained_classifier(hparams, {"classes": list(ESC50_CLASSES)})
     assert source == str(tmp_path / "classifier") and classifier.n_classes == 50
+    # the same classes in another order: the outputs follow the data's order, in the exported copy too
+    magnitude, _ = magnitude_phase(_signal())
+    backwards = list(reversed(ESC50_CLASSES))
+    reordered, source = load_explained_classifier({**hparams, "save_folder": str(tmp_path / "r")},
+                                                  {"classes": backwards})
+    assert torch.allclose(reordered(magnitude), classifier(magnitude).flip(-1), atol=1e-5)
+    copy, description = load_classifier(source)
+    assert description["classes"] == backwards and torch.allclose(copy(magnitude), reordered(magnitude), atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------------ PANNs
