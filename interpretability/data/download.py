@@ -12,8 +12,9 @@ folder that looks like the dataset; the next run resumes the download and unpack
 Checksums: UrbanSound8K's archive and SONYC-UST v2.3's audio shards have the md5 sums Zenodo lists for records
 1203745 and 3966543 (as recorded by the ``soundata`` loaders). ESC-50 is GitHub's archive of the repository's
 ``master`` branch, which changes whenever that branch does, so it has no stable checksum: it is checked by size,
-by the CRC-32 the zip format keeps for every member, and by its content (``meta/esc50.csv`` and ``audio/``). SONYC-UST's ``annotations.csv`` and taxonomy have no md5
-we could confirm for v2.3 (soundata lists the v2.1 value for both versions), so they are checked by size only.
+by the CRC-32 the zip format keeps for every member, and by its content (``meta/esc50.csv`` and ``audio/``).
+SONYC-UST's ``annotations.csv`` and taxonomy have no md5 we could confirm for v2.3 (soundata lists the v2.1 value
+for both versions), so they are checked by size only.
 ``checksum`` overrides all of this (see :func:`ensure_dataset`).
 """
 import hashlib

@@ -171,7 +171,8 @@ def test_speechbrain_esc50_cnn14_folder_matches_speechbrains_forward(speechbrain
     assert (other - reference).abs().max() > 0.03  # the comparison is sensitive: another sound, other cosines
     # the recipe's STFT window is SpeechBrain's default Hamming; ours is Hann: same grid, close cosines (measured
     # 0.002-0.005, against 0.05-0.07 between different sounds)
-    hamming = speechbrain_reference(wav, encoder, head, torch.hamming_window)[:, [order.index(n) for n in ESC50_CLASSES]]
+    by_target_order = [order.index(name) for name in ESC50_CLASSES]
+    hamming = speechbrain_reference(wav, encoder, head, torch.hamming_window)[:, by_target_order]
     assert (logits / 30.0 - hamming).abs().max() < 0.01
     # the exported copy is self-contained: it loads offline and computes the same
     reloaded, _ = load_classifier(exported)
