@@ -5,7 +5,10 @@
 The interpreter folder is the output of ``train_lmac.py`` (L-MAC, L-MAC FT) or ``train_l2i.py`` (L2I).
 
 For each file writes ``<name>_input.wav`` (16 kHz mono, what the classifier heard), ``<name>_explanation.wav``
-(the listenable explanation, same length) and ``<name>.png``, and prints the classifier's decision.
+(the listenable explanation, same length) and ``<name>.png``, and prints the classifier's decision. Files of any
+length: a file shorter than the classifier's clip length is padded for the classifier and the padding left out of
+the explanation; a longer one is explained in half-overlapping windows of the clip length, its decision track
+(one line per window) is printed and written to ``<name>_decisions.csv``.
 """
 import argparse
 import logging
@@ -30,8 +33,14 @@ def main(argv=None):
             result = explainer.explain_file(path)
             stem = os.path.splitext(os.path.basename(path))[0]
             written = explainer.save(result, args.out, stem)
-            print(f"{path}: {result['label']} (p={result['probability']:.3f}), mask mean "
+            windows = result["windows"]
+            span = f"{len(windows)} windows, mean p" if len(windows) > 1 else "p"
+            print(f"{path}: {result['label']} ({span}={result['probability']:.3f}), mask mean "
                   f"{float(result['mask'].mean()):.3f} -> {written[1]}")
+            if len(windows) > 1:
+                for window in windows:
+                    print(f"  {window['start_s']:8.2f} - {window['end_s']:8.2f} s  {window['label']}  "
+                          f"p={window['probability']:.3f}")
     except InputError as err:
         sys.stderr.write(f"error: {err}\n")
         return 2

@@ -6,23 +6,32 @@
     result["label"], result["explanation"]          # decided class, listenable waveform [samples]
     explainer.save(result, "out/", "dog")           # dog_input.wav, dog_explanation.wav, dog.png
 
+Files of any length: one shorter than the classifier's clip length (``clip_seconds`` of its description, or the
+shortest input its pooling accepts) is zero-padded to it, as the training clips were, and the padding is cropped
+from the mask and the explanation; a longer one is explained in windows of the clip length overlapping by half,
+the window masks averaged where they overlap into one mask for the whole file, with the decision of every window in
+``result["windows"]``.
+
 An interpreter folder (written by ``train_lmac.py`` as ``<output_folder>/interpreter/``) holds
 ``hyperparams.yaml`` (method, decoder arguments, mask domain), ``decoder.ckpt`` and ``classifier/`` (the exported
 classifier it explains), so it is self-contained and can be copied or pushed to a hub as is.
 """
+import csv
+import io
 import logging
+import math
 import os
 import shutil
 
 import torch
 import yaml
 
-from interpretability.audio import SAMPLE_RATE, read_audio, write_audio
+from interpretability.audio import SAMPLE_RATE, pad_or_crop, read_audio, write_audio
 from interpretability.classifiers.io import HPARAMS_FILE, load_classifier
 from interpretability.errors import CheckpointError
 from interpretability.report.figures import save_explanation_figure
 from interpretability.results import atomic_torch_save, atomic_write_text
-from interpretability.spectral import listenable, magnitude_phase
+from interpretability.spectral import STFTConfig, listenable, magnitude_phase
 
 logger = logging.getLogger(__name__)
 
@@ -84,15 +93,38 @@ def load_interpreter(folder, device="cpu"):
     return (load_l2i if method == "l2i" else load_decoder)(folder, device)
 
 
-class Explainer:
-    """A classifier and its trained interpreter (L-MAC, L-MAC FT or L2I), ready to explain waveforms."""
+def window_starts(n, clip, overlap=0.5, hop=STFTConfig().hop_length):
+    """Start samples of the windows of ``clip`` samples that cover ``n > clip`` samples.
 
-    def __init__(self, classifier, decoder, classes, mask_domain="linear", device="cpu"):
+    Windows start every ``clip * (1 - overlap)`` samples rounded to whole STFT hops (so their frames fall on the
+    file's frames); the last one ends with the file (within one hop past it: that much zero padding). A regular
+    window starting less than half a step before the last one is dropped when the windows still overlap.
+    """
+    step = max(hop, int(round(clip * (1 - overlap) / hop)) * hop)
+    last = math.ceil((n - clip) / hop) * hop
+    starts = list(range(0, last, step))
+    if len(starts) > 1 and last - starts[-1] < step / 2 and last - starts[-2] <= clip:
+        starts.pop()
+    return starts + [last]
+
+
+class Explainer:
+    """A classifier and its trained interpreter (L-MAC, L-MAC FT or L2I), ready to explain waveforms.
+
+    ``clip_seconds``: the clip length the classifier was trained on (its exported description's); files are
+    padded to it or explained in windows of it (None: every file is explained whole, padded only to the shortest
+    input the classifier accepts).
+    """
+
+    def __init__(self, classifier, decoder, classes, mask_domain="linear", device="cpu", clip_seconds=None):
         self.classifier = classifier.to(device).eval()
         self.decoder = decoder.to(device).eval()
         self.classes = list(classes)
         self.mask_domain = mask_domain
         self.device = device
+        self.clip_seconds = float(clip_seconds) if clip_seconds else None
+        self.stft_config = STFTConfig()
+        self._min_frames = None
 
     @classmethod
     def from_hparams(cls, source, device="cpu"):
@@ -101,7 +133,7 @@ class Explainer:
         decoder, description = load_interpreter(folder, device)
         classifier, classifier_description = load_classifier(os.path.join(folder, CLASSIFIER_FOLDER), device=device)
         return cls(classifier, decoder, classifier_description["classes"], description.get("mask_domain", "linear"),
-                   device)
+                   device, clip_seconds=classifier_description.get("clip_seconds"))
 
     @torch.no_grad()
     def explain_batch(self, wavs):
@@ -125,17 +157,106 @@ class Explainer:
             "wavs": wavs,
         }
 
-    def explain_file(self, path):
-        """Explain one file of any sample rate, channel count or length; adds ``label`` and ``probability``."""
-        wav = read_audio(path, SAMPLE_RATE)
-        result = {k: v[0] for k, v in self.explain_batch(wav.unsqueeze(0)).items()}
-        decision = int(result["decision"])
-        result["label"] = self.classes[decision]
-        result["probability"] = float(result["probs"][decision])
-        return result
+    @torch.no_grad()
+    def min_samples(self):
+        """The shortest input (samples) the classifier and its interpreter accept: their pooling needs a minimum
+        number of STFT frames (found once by trying inputs of growing length)."""
+        if self._min_frames is None:
+            def accepted(frames):
+                silence = torch.zeros(1, frames, self.stft_config.n_freqs, device=self.device)
+                try:
+                    logits, hidden = self.classifier.forward_with_hidden(silence)
+                    self.decoder.mask(hidden, frames, classes=logits.argmax(dim=-1))
+                except RuntimeError:
+                    return False
+                return True
+
+            high = 1
+            while not accepted(high):
+                if high > 1 << 16:
+                    raise CheckpointError("the classifier rejects inputs of every length tried (up to 65536 frames)")
+                high *= 2
+            low = high // 2  # rejected (or 0)
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (low, middle) if accepted(middle) else (middle, high)
+            self._min_frames = high
+        return (self._min_frames - 1) * self.stft_config.hop_length
+
+    def explain_file(self, path, overlap=0.5, batch_size=8):
+        """Explain one file of any sample rate, channel count or length (see :meth:`explain_waveform`)."""
+        return self.explain_waveform(read_audio(path, SAMPLE_RATE), overlap=overlap, batch_size=batch_size)
+
+    @torch.no_grad()
+    def explain_waveform(self, wav, overlap=0.5, batch_size=8):
+        """Explain a 16 kHz waveform ``[samples]`` of any length.
+
+        Shorter than the clip length (or than :meth:`min_samples`): zero-padded to it, then the mask and the
+        explanation are cropped back to the file. Longer: windows of the clip length (see :func:`window_starts`),
+        each explained for its own decision; their masks are averaged where they overlap.
+
+        Returns the dict of :meth:`explain_batch` for the whole file (``mask`` ``[T, F]``, ``explanation`` and
+        ``wavs`` ``[samples]``, ``magnitude`` ``[T, F]``, ``probs`` ``[C]``: the mean over windows, ``decision``
+        its argmax) plus ``label``, ``probability``, ``duration_s``, ``padding_s`` (zeros added to a short file)
+        and ``windows``: the decision track, one ``{"start_s", "end_s", "label", "probability"}`` per window.
+        """
+        if not 0 <= overlap < 1:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+        wav = wav.to(self.device)
+        n = int(wav.shape[-1])
+        hop = self.stft_config.hop_length
+        shortest = self.min_samples()
+        clip = int(round(self.clip_seconds * SAMPLE_RATE)) if self.clip_seconds else max(n, shortest)
+        clip = max(clip, shortest)
+        if n <= clip:
+            starts = [0]
+        else:
+            starts = window_starts(n, clip, overlap, hop)
+        padded_length = starts[-1] + clip
+        padded = pad_or_crop(wav, padded_length)
+        frames_total = padded_length // hop + 1
+        mask_sum = None
+        counts = torch.zeros(frames_total, 1, device=self.device)
+        probs, track = [], []
+        for first in range(0, len(starts), batch_size):
+            chunk = starts[first:first + batch_size]
+            batch = torch.stack([padded[s:s + clip] for s in chunk])
+            result = self.explain_batch(batch)
+            for i, start in enumerate(chunk):
+                mask = result["mask"][i]
+                if mask_sum is None:
+                    mask_sum = torch.zeros(frames_total, mask.shape[-1], device=self.device)
+                offset = start // hop
+                mask_sum[offset:offset + mask.shape[0]] += mask
+                counts[offset:offset + mask.shape[0]] += 1
+                decision = int(result["decision"][i])
+                probs.append(result["probs"][i])
+                track.append({"start_s": round(start / SAMPLE_RATE, 4),
+                              "end_s": round(min(start + clip, n) / SAMPLE_RATE, 4),
+                              "label": self.classes[decision],
+                              "probability": float(result["probs"][i][decision])})
+        frames = n // hop + 1
+        mask = (mask_sum / counts.clamp(min=1))[:frames]
+        magnitude, phase = magnitude_phase(wav)
+        mean_probs = torch.stack(probs).mean(dim=0)
+        decision = int(mean_probs.argmax())
+        return {
+            "mask": mask,
+            "explanation": listenable(magnitude, phase, mask, n, self.mask_domain),
+            "decision": torch.tensor(decision),
+            "probs": mean_probs,
+            "magnitude": magnitude,
+            "wavs": wav,
+            "label": self.classes[decision],
+            "probability": float(mean_probs[decision]),
+            "duration_s": n / SAMPLE_RATE,
+            "padding_s": max(0, clip - n) / SAMPLE_RATE if len(starts) == 1 else 0.0,
+            "windows": track,
+        }
 
     def save(self, result, out_dir, stem):
-        """Write ``<stem>_input.wav``, ``<stem>_explanation.wav`` and ``<stem>.png``; returns their paths."""
+        """Write ``<stem>_input.wav``, ``<stem>_explanation.wav``, ``<stem>.png`` and, for a file explained in
+        several windows, ``<stem>_decisions.csv`` (the decision track); returns their paths."""
         paths = [os.path.join(out_dir, f"{stem}_input.wav"), os.path.join(out_dir, f"{stem}_explanation.wav"),
                  os.path.join(out_dir, f"{stem}.png")]
         write_audio(paths[0], result["wavs"])
@@ -143,4 +264,12 @@ class Explainer:
         save_explanation_figure(paths[2], result["magnitude"], result["mask"],
                                 title=f"{stem}: {result['label']} (p={result['probability']:.2f})",
                                 domain=self.mask_domain)
+        if len(result.get("windows", ())) > 1:
+            paths.append(os.path.join(out_dir, f"{stem}_decisions.csv"))
+            table = io.StringIO()
+            writer = csv.writer(table, lineterminator="\n")
+            writer.writerow(["start_s", "end_s", "label", "probability"])
+            for w in result["windows"]:
+                writer.writerow([f"{w['start_s']:.3f}", f"{w['end_s']:.3f}", w["label"], f"{w['probability']:.4f}"])
+            atomic_write_text(paths[3], table.getvalue())
         return paths

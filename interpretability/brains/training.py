@@ -6,7 +6,7 @@ import speechbrain as sb
 from speechbrain.utils.distributed import if_main_process
 
 from interpretability.brains.classifier import ClassifierBrain
-from interpretability.classifiers.io import export_classifier, load_classifier
+from interpretability.classifiers.io import export_classifier
 from interpretability.data.pipelines import classification_datasets
 from interpretability.errors import InputError
 
@@ -19,8 +19,10 @@ def train_classifier(hparams, run_opts, manifests):
     Arguments
     ---------
     hparams : dict
-        Loaded recipe hparams (``classifier``, ``opt_class``, ``checkpointer``, ``epoch_counter``,
-        ``clip_seconds``, ``multilabel``, loader options, ``pretrained_classifier`` optional).
+        Loaded recipe hparams (``classifier``: a callable taking ``n_classes``, or a built model; ``n_classes``
+        (null: from the data), ``opt_class``, ``checkpointer``, ``epoch_counter``, ``clip_seconds``,
+        ``multilabel``, loader options, ``pretrained_classifier`` optional: see
+        :func:`~interpretability.classifiers.pretrained.classifier_for_data`).
     run_opts : dict
     manifests : dict
         ``{"train", "valid", "test": json path, "classes": [names]}`` from data preparation.
@@ -29,18 +31,14 @@ def train_classifier(hparams, run_opts, manifests):
     -------
     (ClassifierBrain, test stats dict)
     """
+    from interpretability.classifiers.pretrained import classifier_for_data
+
     classes = manifests["classes"]
-    classifier = hparams["classifier"]
-    if len(classes) != classifier.n_classes:
-        raise InputError(
-            f"{hparams['save_folder']}/classes.json: the data has {len(classes)} classes but the classifier "
-            f"was built with n_classes={classifier.n_classes}; pass --n_classes {len(classes)}"
-        )
-    if hparams.get("pretrained_classifier"):
-        pretrained, _ = load_classifier(hparams["pretrained_classifier"], savedir=os.path.join(
-            hparams["save_folder"], "pretrained_classifier"))
-        classifier.load_state_dict(pretrained.state_dict())
-        logger.info("Initialised the classifier from %s", hparams["pretrained_classifier"])
+    classifier = classifier_for_data(hparams, classes)
+    hparams["classifier"] = classifier
+    if "classifier" not in hparams["checkpointer"].recoverables:
+        hparams["checkpointer"].add_recoverable("classifier", classifier)
+    logger.info("Classifier with %d outputs, one per class of the data", classifier.n_classes)
 
     datasets = classification_datasets(
         manifests, hparams["clip_seconds"], multilabel=hparams.get("multilabel", False), with_clean=False
@@ -97,19 +95,22 @@ def layer_channels(classifier, clip_seconds, layers=None, sample_rate=16000):
 
 
 def load_explained_classifier(hparams, manifests):
-    """Load ``--pretrained_classifier`` and check it was trained on the classes of this data."""
+    """Load ``--pretrained_classifier`` (an exported folder or its run folder, a hub id, SpeechBrain's published
+    CNN14 layout or a PANNs checkpoint) and check it was trained on the classes of this data.
+
+    Returns ``(classifier, folder of its exported copy)``: the folder interpreters copy into their own.
+    """
+    from interpretability.classifiers.pretrained import check_classifier_classes, load_pretrained_classifier
+
     source = hparams.get("pretrained_classifier")
     if not source:
-        raise InputError("no classifier to explain: pass --pretrained_classifier (the classifier/ folder "
-                         "exported by train_classifier.py, or a hub id)")
-    if os.path.isdir(source) and os.path.isfile(os.path.join(source, "classifier", "model.ckpt")):
-        source = os.path.join(source, "classifier")
-    classifier, description = load_classifier(source, savedir=os.path.join(hparams["save_folder"], "classifier"))
-    if list(description["classes"]) != list(manifests["classes"]):
-        raise InputError(
-            f"{source}: the classifier was trained on classes {description['classes'][:5]}... but the data has "
-            f"{manifests['classes'][:5]}... (a classifier of another dataset?)")
-    return classifier, source
+        raise InputError("no classifier to explain: pass --pretrained_classifier (the classifier/ folder exported by "
+                         "train_classifier.py, a hub id, a SpeechBrain CNN14 folder or a PANNs .pth checkpoint)")
+    classifier, description, folder = load_pretrained_classifier(
+        source, savedir=os.path.join(hparams["save_folder"], "classifier"), classes=manifests["classes"])
+    check_classifier_classes(source, description["classes"], manifests["classes"],
+                             hparams.get("data_folder", hparams["save_folder"]))
+    return classifier, folder
 
 
 def train_lmac(hparams, run_opts, manifests):

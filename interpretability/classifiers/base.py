@@ -1,8 +1,9 @@
 """The classifier protocol every method relies on.
 
 A :class:`SpectrogramClassifier` maps a linear magnitude spectrogram ``[B, T, F]`` to logits ``[B, C]``
-through its own front end ``log1p(mel(.))``, and exposes its named hidden representations (what the L-MAC
-decoder and L2I's Psi read) and its modules by dotted path (what AND hooks).
+through its own front end (``log1p(mel(.))`` by default; PANNs' dB log-mel for PANNs checkpoints), and exposes its
+named hidden representations (what the L-MAC decoder and L2I's Psi read) and its modules by dotted path (what
+AND hooks). The front end and the head are part of the description an exported classifier is rebuilt from.
 """
 import torch
 import torch.nn as nn
@@ -30,13 +31,17 @@ class SpectrogramClassifier(nn.Module):
         Sigmoid outputs (SONYC-UST) instead of softmax.
     config : dict
         The arguments that rebuild this model with :func:`build_classifier` (saved on export).
+    front_end : nn.Module, optional
+        Magnitude ``[B, T, F]`` -> encoder input ``[B, T', n_mels]``; default ``log1p(mel(.))``.
+    head : nn.Module, optional
+        Embedding ``[B, D]`` -> logits ``[B, C]``; default a linear layer.
     """
 
-    def __init__(self, encoder, n_classes, n_mels=N_MELS, multilabel=False, config=None):
+    def __init__(self, encoder, n_classes, n_mels=N_MELS, multilabel=False, config=None, front_end=None, head=None):
         super().__init__()
-        self.front_end = MelFrontEnd(n_mels)
+        self.front_end = front_end if front_end is not None else MelFrontEnd(n_mels)
         self.encoder = encoder
-        self.head = nn.Linear(encoder.emb_dim, n_classes)
+        self.head = head if head is not None else nn.Linear(encoder.emb_dim, n_classes)
         self.n_classes = n_classes
         self.multilabel = multilabel
         self.config = dict(config or {})
@@ -66,10 +71,13 @@ class SpectrogramClassifier(nn.Module):
         return logits.argmax(dim=-1)
 
 
-def build_classifier(architecture, n_classes, n_mels=N_MELS, multilabel=False, **encoder_kwargs):
+def build_classifier(architecture, n_classes, n_mels=N_MELS, multilabel=False, front_end=None, head=None,
+                     **encoder_kwargs):
     """Build a classifier by architecture name (``cnn14``, ``compact_cnn`` or ``ast``).
 
-    ``encoder_kwargs`` go to the encoder (``emb_dim``, ``channels``, ``norm_type``).
+    ``encoder_kwargs`` go to the encoder (``emb_dim``, ``channels``, ``norm_type``). ``front_end`` and ``head``
+    are descriptions (dicts with a ``type``, see :mod:`interpretability.classifiers.heads` and
+    :mod:`interpretability.classifiers.panns`); None keeps the defaults, ``log1p(mel80)`` and a linear head.
     """
     if architecture == "ast":  # transformers' AST brings its own front end and head (classifiers/ast.py)
         from interpretability.classifiers.ast import build_ast_classifier
@@ -77,11 +85,19 @@ def build_classifier(architecture, n_classes, n_mels=N_MELS, multilabel=False, *
         return build_ast_classifier(n_classes, n_mels=n_mels, multilabel=multilabel, **encoder_kwargs)
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown classifier architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
+    from interpretability.classifiers.heads import build_front_end, build_head
+
     encoder_kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in encoder_kwargs.items()}
     encoder = ARCHITECTURES[architecture](n_mels=n_mels, **encoder_kwargs)
     config = dict(architecture=architecture, n_classes=int(n_classes), n_mels=int(n_mels),
                   multilabel=bool(multilabel), **encoder_kwargs)
-    return SpectrogramClassifier(encoder, n_classes, n_mels=n_mels, multilabel=multilabel, config=config)
+    if front_end is not None:
+        config["front_end"] = dict(front_end)
+    if head is not None:
+        config["head"] = dict(head)
+    return SpectrogramClassifier(encoder, n_classes, n_mels=n_mels, multilabel=multilabel, config=config,
+                                 front_end=build_front_end(front_end, n_mels),
+                                 head=build_head(head, encoder.emb_dim, n_classes))
 
 
 def count_parameters(module, trainable_only=False):

@@ -22,6 +22,37 @@ logger = logging.getLogger(__name__)
 
 HPARAMS_FILE = "hyperparams.yaml"
 MODEL_FILE = "model.ckpt"
+# Keys of a description that are not arguments of build_classifier
+DESCRIPTION_KEYS = ("classes", "clip_seconds", "sample_rate", "source")
+
+
+def is_exported_folder(folder):
+    """Whether ``folder`` holds an exported classifier (``hyperparams.yaml`` with an ``architecture`` and
+    ``model.ckpt``)."""
+    path = os.path.join(folder, HPARAMS_FILE)
+    if not (os.path.isfile(path) and os.path.isfile(os.path.join(folder, MODEL_FILE))):
+        return False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            head = handle.read(20000)
+    except OSError:
+        return False
+    return any(line.startswith("architecture:") for line in head.splitlines())
+
+
+def hub_fetch(filename, source, savedir):
+    """SpeechBrain's ``fetch`` of one hub file; CheckpointError in one line when it cannot be fetched (offline)."""
+    from interpretability.errors import CheckpointError
+
+    try:
+        return fetch(filename, source=source, savedir=savedir)
+    except Exception as err:  # huggingface_hub / requests raise many types; all mean "not fetched"
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = reason.split(". ")[0].rstrip(".")[:200]
+        raise CheckpointError(
+            f"{source}: no local folder or file of that name, and {filename} cannot be fetched from the Hugging "
+            f"Face hub ({type(err).__name__}: {reason}); offline, fetch the repository on a machine with network "
+            f"(git clone https://huggingface.co/{source}) and pass its folder as --pretrained_classifier") from None
 
 
 def export_classifier(model, folder, classes, clip_seconds, sample_rate=16000, extra=None):
@@ -73,10 +104,14 @@ def load_classifier(source, savedir=None, device="cpu"):
         raise CheckpointError(f"{source}: expected a folder exported by train_classifier.py, got a file")
     else:
         folder = savedir or os.path.join(tempfile.gettempdir(), "interpretability_hub", source.replace("/", "--"))
-        fetch(HPARAMS_FILE, source=source, savedir=folder)
+        hub_fetch(HPARAMS_FILE, source, folder)
     description = _read_description(os.path.join(folder, HPARAMS_FILE))
-    build_args = {k: v for k, v in description.items() if k not in ("classes", "clip_seconds", "sample_rate")}
-    model = build_classifier(**build_args)
+    build_args = {k: v for k, v in description.items() if k not in DESCRIPTION_KEYS}
+    try:
+        model = build_classifier(**build_args)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{os.path.join(folder, HPARAMS_FILE)}: cannot build the classifier it describes "
+                              f"({err})") from None
 
     checkpoint = os.path.join(folder, MODEL_FILE)
     try:

@@ -7,22 +7,36 @@ Layout (``data_folder`` = the ``ESC-50-master`` folder)::
 
 50 classes x 40 clips in 5 folds of 400. The project's synthetic set uses the same layout and adds
 ``<root>/audio_clean/<filename>`` and ``<root>/meta/events.csv`` (ground truth), which are attached to the
-manifest entries as ``clean_wav`` and ``events``.
+manifest entries as ``clean_wav`` and ``events``. With ``download=True`` a missing dataset is downloaded first
+(:mod:`interpretability.data.download`).
 """
 import logging
 import os
 
 from interpretability.data import manifest as mf
+from interpretability.data.download import ensure_dataset
 from interpretability.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 ESC50_FOLDS = range(1, 6)
 REQUIRED_COLUMNS = ("filename", "fold", "target", "category")
+# The 50 categories by target (meta/esc50.csv), the order of every ESC-50 classifier's outputs here.
+ESC50_CLASSES = (
+    "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
+    "rain", "sea_waves", "crackling_fire", "crickets", "chirping_birds", "water_drops", "wind", "pouring_water",
+    "toilet_flush", "thunderstorm",
+    "crying_baby", "sneezing", "clapping", "breathing", "coughing", "footsteps", "laughing", "brushing_teeth",
+    "snoring", "drinking_sipping",
+    "door_wood_knock", "mouse_click", "keyboard_typing", "door_wood_creaks", "can_opening", "washing_machine",
+    "vacuum_cleaner", "clock_alarm", "clock_tick", "glass_breaking",
+    "helicopter", "chainsaw", "siren", "car_horn", "engine", "train", "church_bells", "airplane", "fireworks",
+    "hand_saw",
+)
 
 
 def prepare_esc50(data_folder, save_folder, train_folds=(1, 2, 3), valid_folds=(4,), test_folds=(5,),
-                  skip_prep=False, check_audio=True):
+                  skip_prep=False, check_audio=True, download=False, checksum=None):
     """Write ``train.json``, ``valid.json``, ``test.json`` and ``classes.json`` into ``save_folder``.
 
     Manifest entries, keyed by the file stem::
@@ -37,6 +51,9 @@ def prepare_esc50(data_folder, save_folder, train_folds=(1, 2, 3), valid_folds=(
     Preparation is skipped when the outputs exist and ``prepare_opts.json`` records the same options;
     ``skip_prep`` skips it always (DataError if the manifests are missing).
 
+    ``download``: when ``data_folder`` does not hold ESC-50, download it there first (``checksum`` as in
+    :func:`~interpretability.data.download.ensure_dataset`); False: a missing dataset is a DataError.
+
     Returns
     -------
     dict ``{"train": path, "valid": path, "test": path, "classes": [names]}``
@@ -47,6 +64,8 @@ def prepare_esc50(data_folder, save_folder, train_folds=(1, 2, 3), valid_folds=(
         "test_folds": mf.fold_list(test_folds, "test_folds", ESC50_FOLDS),
     }
     root = os.path.abspath(os.fspath(data_folder))
+    if download and not skip_prep:
+        ensure_dataset("ESC-50", root, checksum=checksum)
     csv_path = os.path.join(root, "meta", "esc50.csv")
     opts = {
         "dataset": "ESC-50",

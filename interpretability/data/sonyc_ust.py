@@ -19,6 +19,7 @@ import os
 import re
 
 from interpretability.data import manifest as mf
+from interpretability.data.download import ensure_dataset
 from interpretability.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def _targets(rows):
 
 
 def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split="validate", test_split="test",
-                      skip_prep=False, check_audio=True):
+                      skip_prep=False, check_audio=True, download=False, checksum=None):
     """Write ``train.json``, ``valid.json``, ``test.json`` and ``classes.json`` into ``save_folder``.
 
     Manifest entries, keyed by the file stem::
@@ -103,7 +104,8 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
     ``annotator_id == 0`` row (DataError when a clip lacks it). When the test split has no rows at all (the v1
     layout has no test split), a warning is logged and the validate clips are used as the test set too.
     ``classes.json`` holds the coarse class names in column order. ``duration`` / ``sample_rate`` come from the
-    header (null when ``check_audio`` is False). Skipping as in :func:`interpretability.data.esc50.prepare_esc50`.
+    header (null when ``check_audio`` is False). Skipping and ``download`` (v2.3 from Zenodo) as in
+    :func:`interpretability.data.esc50.prepare_esc50`.
 
     Returns
     -------
@@ -111,6 +113,8 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
     """
     split_names = {"train": str(train_split), "valid": str(valid_split), "test": str(test_split)}
     root = os.path.abspath(os.fspath(data_folder))
+    if download and not skip_prep:
+        ensure_dataset("SONYC-UST", root, checksum=checksum)
     csv_path = os.path.join(root, "annotations.csv")
     opts = {
         "dataset": "SONYC-UST",

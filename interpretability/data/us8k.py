@@ -13,6 +13,7 @@ import logging
 import os
 
 from interpretability.data import manifest as mf
+from interpretability.data.download import ensure_dataset
 from interpretability.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ def _single_fold(fold, name):
     return folds[0]
 
 
-def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_prep=False, check_audio=True):
+def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_prep=False, check_audio=True,
+                 download=False, checksum=None):
     """Write ``train.json``, ``valid.json``, ``test.json`` and ``classes.json`` into ``save_folder``.
 
     ``test_fold`` is the held-out fold; ``valid_fold`` defaults to the fold before it (wrapping 1 -> 10);
@@ -39,7 +41,7 @@ def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_p
 
     ``duration`` and ``sample_rate`` come from the file header (null when ``check_audio`` is False, when only
     the existence of each file is checked). ``classes.json`` lists the class names by classID.
-    Skipping as in :func:`interpretability.data.esc50.prepare_esc50`.
+    Skipping and ``download`` as in :func:`interpretability.data.esc50.prepare_esc50`.
 
     Returns
     -------
@@ -57,6 +59,8 @@ def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_p
         "test": [test_fold],
     }
     root = os.path.abspath(os.fspath(data_folder))
+    if download and not skip_prep:
+        ensure_dataset("UrbanSound8K", root, checksum=checksum)
     csv_path = os.path.join(root, "metadata", "UrbanSound8K.csv")
     opts = {
         "dataset": "UrbanSound8K",

@@ -44,9 +44,14 @@ def test_explainer_round_trip_and_any_input_format(interpreter_dir, tmp_path):
     # the explanation is the masked input: with the decoder's mask it differs from the input, and an
     # all-ones mask would give the input back
     assert not torch.allclose(result["explanation"], result["wavs"], atol=1e-3)
+    # 1.3 s for a classifier of 1 s clips: two half-overlapping windows, their decisions kept and written
+    assert [w["start_s"] for w in result["windows"]] == [0.0, round(26 * 186 / 16000, 4)]
+    assert result["windows"][-1]["end_s"] == 1.3
     paths = explainer.save(result, str(tmp_path / "out"), "clip")
-    assert [p.split("/")[-1] for p in paths] == ["clip_input.wav", "clip_explanation.wav", "clip.png"]
+    assert [p.split("/")[-1] for p in paths] == ["clip_input.wav", "clip_explanation.wav", "clip.png",
+                                                 "clip_decisions.csv"]
     assert sf.info(paths[1]).frames == samples
+    assert len(open(paths[3], encoding="utf-8").read().splitlines()) == 3
 
 
 def test_explain_command(interpreter_dir, tmp_path, capsys):
