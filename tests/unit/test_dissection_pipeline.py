@@ -11,6 +11,7 @@ import torch
 
 from interpretability.classifiers import build_classifier
 from interpretability.dissection import pipeline as pl
+from interpretability.dissection.stages import base as stage_base
 from interpretability.dissection.captioners import AcousticCaptioner
 from interpretability.dissection.pipeline import (
     Backends, Dissection, DissectionOptions, PartialRecords, ProbingSet, confidence_changes,
@@ -225,7 +226,7 @@ def test_sharded_activations_and_descriptions_merge_to_the_single_process_result
     reference = single.activations()
 
     barrier = threading.Barrier(2, timeout=60)
-    monkeypatch.setattr(pl, "_barrier", barrier.wait)
+    monkeypatch.setattr(stage_base, "_barrier", barrier.wait)
     folder, results, errors = str(tmp_path / "sharded"), {}, []
     models = [tiny_model(), tiny_model()]   # built here: threads would share the seeded global RNG
 
