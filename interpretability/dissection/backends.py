@@ -86,6 +86,18 @@ class Backends:
         return self._get("captioner", "describe", AcousticCaptioner)
 
     @property
+    def captioner_is_acoustic(self):
+        """Whether the captioner is (or will be built as) the offline :class:`AcousticCaptioner`."""
+        from interpretability.dissection.captioners import AcousticCaptioner
+
+        given = self._built.get("captioner", self._given["captioner"])
+        if given is None:
+            return True
+        target = given.func if isinstance(given, functools.partial) else given
+        return isinstance(given, AcousticCaptioner) or (isinstance(target, type) and issubclass(target,
+                                                                                                 AcousticCaptioner))
+
+    @property
     def text_encoder(self):
         from interpretability.dissection.encoders import SentenceEncoder
 

@@ -6,7 +6,8 @@ from interpretability.dissection.pruning import STRATEGIES
 from interpretability.dissection.summarizers import DEFAULT_ICL_EXAMPLES
 from interpretability.errors import InputError
 
-OPTIONAL_STAGES = ("tab", "summaries", "icl", "open_concepts", "pruning", "analysis")
+OPTIONAL_STAGES = ("descriptions", "tab", "summaries", "icl", "open_concepts", "pruning", "analysis", "label_based",
+                   "agreement")
 
 
 @dataclass
@@ -22,8 +23,11 @@ class DissectionOptions:
     all probing descriptions (a concept-prior correction like WPMI's ``- lambda log p(c)``; off in the paper).
     ``tau`` (a value or a list; the first is reported as ``uninterpretable``) is the share of a neuron's top-K clips
     one description cluster must hold for the neuron to count as interpretable; ``cluster_unit`` clusters whole
-    descriptions (default) or their sentences (see :mod:`.analysis`). ``skip`` names optional stages not
-    to run (:data:`OPTIONAL_STAGES`).
+    descriptions (default) or their sentences (see :mod:`.analysis`). ``label_groups`` ``{name: [class, ...]}``
+    adds groups of classes to the label-based concepts (None: ESC-50's major categories when every class is an
+    ESC-50 class, else none; see :mod:`.label_based`). ``skip`` names optional stages not to run
+    (:data:`OPTIONAL_STAGES`; skipping ``descriptions`` skips everything built on them: DB, Modules B / C, ICL,
+    the description clusters and the captioner agreement, and leaves the label-based dissection).
     """
 
     layers: list
@@ -52,6 +56,7 @@ class DissectionOptions:
     n_clusters: int = 10
     cluster_unit: str = "description"
     tau: object = 0.6
+    label_groups: dict = None
     seed: int = 0
     skip: tuple = ()
     progress: bool = True

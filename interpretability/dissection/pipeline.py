@@ -17,7 +17,11 @@ it. Stage files in ``output_folder``:
 ``summaries.json``         Module B: highly / lowly summaries and the calibrated summary per neuron
 ``closed_icl.json``        Module A, ICL: the concept the summariser / LLM picks per neuron
 ``open_concepts.json``     Module C: open-vocabulary concepts of the calibrated summaries
-``pruning.json``           concept-specific pruning per strategy and target, with a random control
+``closed_label.pt``        label-based dissection: IoU of each neuron's top-K clips with each label concept
+``captioner_agreement``    the held-out clips' descriptions and how often DB's matching gives their label
+``.json``
+``pruning.json``           concept-specific pruning per strategy and target, with a random control, on the
+                           probing clips and on the held-out clips
 ``uninterpretable.json``,  analysis: share of uninterpretable neurons per layer
 ``uninterpretable.png``
 =========================  ===========================================================================
@@ -35,6 +39,8 @@ import os
 from interpretability.dissection.backends import Backends, CachedTextEncoder  # noqa: F401 - re-exported
 from interpretability.dissection.options import OPTIONAL_STAGES, DissectionOptions  # noqa: F401 - re-exported
 from interpretability.dissection.probing import ProbingSet
+from interpretability.dissection.agreement import acoustic_captioner_warning, is_synthetic_data
+from interpretability.dissection.stages.agreement import AgreementStage
 from interpretability.dissection.stages.analysis import AnalysisStage
 from interpretability.dissection.stages.assembly import AssemblyStage
 from interpretability.dissection.stages.base import (  # noqa: F401 - re-exported
@@ -43,10 +49,12 @@ from interpretability.dissection.stages.base import (  # noqa: F401 - re-exporte
 from interpretability.dissection.stages.capture import CaptureStages
 from interpretability.dissection.stages.closed import ClosedConceptStages
 from interpretability.dissection.stages.describe import DescriptionStage
+from interpretability.dissection.stages.label_based import LabelStage
 from interpretability.dissection.stages.pruning import PruningStage, confidence_changes  # noqa: F401 - re-exported
 from interpretability.dissection.stages.summaries import (  # noqa: F401 - re-exported
     EXTRACTIVE_CALIBRATION_THRESHOLD, LLM_CALIBRATION_THRESHOLD, SummaryStages,
 )
+from interpretability.dissection.summarizers import normalize_phrase
 from interpretability.errors import InputError
 from interpretability.results import write_stage_metrics
 from interpretability.spectral import magnitude_phase  # noqa: F401 - re-exported
@@ -54,8 +62,8 @@ from interpretability.spectral import magnitude_phase  # noqa: F401 - re-exporte
 logger = logging.getLogger(__name__)
 
 
-class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummaryStages, PruningStage, AnalysisStage,
-                 AssemblyStage):
+class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummaryStages, LabelStage, AgreementStage,
+                 PruningStage, AnalysisStage, AssemblyStage):
     """AND over a model and a probing set, writing its stages to ``output_folder``.
 
     Arguments
@@ -73,10 +81,16 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
     cache_bytes : int
         Magnitude spectrograms of the probing clips are kept in memory up to this size (pruning reads every clip
         once per ablation).
+    heldout : ProbingSet or None
+        Clips that are not probing clips (e.g. the validation split): pruning's effect and the captioner's
+        agreement with the labels are also measured on them.
+    synthetic : bool or None
+        Whether the data is the synthetic set (None: every class is a synthetic class); with the acoustic
+        captioner on other data a warning says which backends DB / TAB / ICL need.
     """
 
     def __init__(self, model, probing, output_folder, options, backends=None, output_classes=None, device=None,
-                 cache_bytes=512 * 2**20):
+                 cache_bytes=512 * 2**20, heldout=None, synthetic=None):
         self.model = model.eval()
         self.probing = probing
         self.folder = output_folder
@@ -92,14 +106,25 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
         self.rank, self.world_size = _distributed()
         self.cache_bytes = int(cache_bytes)
         self._magnitudes, self._magnitude_bytes = {}, 0
-        self._intact = None
+        self._intact = {}
+        self.heldout = heldout
+        if heldout is not None:
+            if set(heldout.ids) & set(probing.ids):
+                raise InputError("the held-out clips include probing clips: "
+                                 f"{sorted(set(heldout.ids) & set(probing.ids))[:3]}")
+            if [normalize_phrase(c) for c in heldout.classes] != [normalize_phrase(c) for c in probing.classes]:
+                raise InputError("the held-out clips have other classes than the probing clips")
+        self.synthetic = is_synthetic_data(probing.classes) if synthetic is None else bool(synthetic)
 
     # ---------------------------------------------------------------------------------- run
     def run(self):
         """Run (or resume) every stage; returns the metrics written to ``test_metrics.json`` (None on ranks > 0)."""
         self.check_probing()
         activations = self.activations()
-        descriptions = self.descriptions()
+        with_descriptions = "descriptions" not in self.options.skip
+        if with_descriptions and self.rank == 0 and not self.synthetic and self.backends.captioner_is_acoustic:
+            logger.warning("%s", acoustic_captioner_warning(self.probing.classes))
+        descriptions = self.descriptions() if with_descriptions else None
         if self.rank != 0:
             return None
         widths = activations.widths()
@@ -109,17 +134,27 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
         summaries = self.summaries(descriptions, top, widths)
         icl = self.closed_icl(summaries, descriptions, top)
         open_concepts = self.open_concepts(summaries)
-        pruning = self.pruning(widths, db, tab, open_concepts)
+        label = self.closed_label(top)
+        agreement = self.captioner_agreement()
+        pruning = self.pruning(widths, db, tab, open_concepts, label["ranked"] if label is not None else None)
         analysis = self.analysis(descriptions, top)
 
         closed = {"DB": db, "TAB": tab, "ICL": icl}
-        self.write_neuron_files(activations, descriptions, top, closed, summaries, open_concepts, analysis)
+        self.write_neuron_files(activations, descriptions, top, closed, summaries, open_concepts, analysis, label)
         top1, top5 = self.last_layer_accuracy(widths, closed)
+        selectivity = self.output_selectivity(top, widths)
+        if selectivity is not None:
+            top1["selectivity"] = selectivity
         metrics = {"n_clips": len(activations.ids), "layers": widths, "concepts": len(self.concepts),
                    "last_layer_top1": top1, "last_layer_top5": top5}
-        if pruning:
-            by_strategy = {s: self.pruning_summary(r) for s, r in pruning.items()}
-            primary = next(s for s in self.options.pruning_strategies if s in by_strategy)
+        if self.heldout is not None:
+            metrics["n_heldout_clips"] = len(self.heldout)
+        if agreement is not None:
+            metrics["captioner_agreement_heldout"] = agreement["agreement"]
+        by_strategy = {s: self.pruning_summary(r) for s, r in (pruning or {}).items()}
+        described = [s for s in self.options.pruning_strategies if s in by_strategy and s != "label"]
+        primary = (described or [s for s in self.options.pruning_strategies if s in by_strategy] or [None])[0]
+        if primary is not None:
             metrics["pruning"] = {"strategy": primary, **by_strategy[primary][0]}
             metrics["pruning_per_target"] = by_strategy[primary][1]
             metrics["pruning_by_strategy"] = {s: summary for s, (summary, _) in by_strategy.items()}
@@ -127,6 +162,10 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
             shares = analysis["shares"]
             metrics["uninterpretable"] = shares[next(iter(shares))]
             metrics["uninterpretable_by_tau"] = shares
+        if label is not None:
+            metrics["label_based"] = self.label_metrics(label, top, widths)
+            if "label" in by_strategy:
+                metrics["label_based"]["pruning"] = {"strategy": "label", **by_strategy["label"][0]}
         write_stage_metrics(self.folder, "test", _plain(metrics))
         logger.info("AND: last-layer top-1 %s, pruning %s", top1, metrics.get("pruning"))
         return metrics
@@ -196,11 +235,12 @@ def run_dissection(hparams, run_opts, manifests):
 
     hparams: the :class:`DissectionOptions` fields (``layers`` null: :func:`default_layers`),
     ``pretrained_classifier`` / ``architecture`` / ``ast_config`` / ``ast_multilabel`` (see
-    :func:`load_dissected_model`), ``probing_splits`` (default ``[test]``), ``max_clips``, ``clip_seconds``,
+    :func:`load_dissected_model`), ``probing_splits`` (default ``[test]``), ``max_clips``, ``heldout_splits``
+    (clips for held-out pruning and the captioner agreement; null: ``valid``, or ``train`` when ``valid`` is
+    probed; ``[]``: none), ``max_heldout_clips`` (a seeded random subset, default 200), ``clip_seconds``,
     ``multilabel`` (the data's labels), ``seed`` and the backends ``captioner``, ``summarizer``, ``text_encoder``,
-    ``audio_text_encoder``,
-    ``pos_tagger`` (instances or ``!name:`` factories; see :class:`Backends`), ``spacy_model``.
-    Returns the metrics (None on ranks > 0).
+    ``audio_text_encoder``, ``pos_tagger`` (instances or ``!name:`` factories; see :class:`Backends`),
+    ``spacy_model``. Returns the metrics (None on ranks > 0).
     """
     from interpretability.data.pipelines import classification_datasets
 
@@ -220,6 +260,14 @@ def run_dissection(hparams, run_opts, manifests):
                                        multilabel=multilabel, with_clean=False)
     probing = ProbingSet.from_datasets([datasets[s] for s in splits], manifests["classes"], multilabel=multilabel,
                                        max_clips=hparams.get("max_clips"), seed=hparams.get("seed", 0))
+    heldout_splits = heldout_splits_of(hparams.get("heldout_splits"), splits, manifests)
+    heldout = None
+    if heldout_splits:
+        held = classification_datasets({s: manifests[s] for s in heldout_splits}, hparams["clip_seconds"],
+                                       multilabel=multilabel, with_clean=False)
+        heldout = ProbingSet.from_datasets([held[s] for s in heldout_splits], manifests["classes"],
+                                           multilabel=multilabel, max_clips=hparams.get("max_heldout_clips", 200),
+                                           seed=hparams.get("seed", 0), what="held-out")
     backends = Backends(captioner=hparams.get("captioner"), summarizer=hparams.get("summarizer"),
                         text_encoder=hparams.get("text_encoder"),
                         audio_text_encoder=hparams.get("audio_text_encoder"), pos_tagger=hparams.get("pos_tagger"),
@@ -227,7 +275,26 @@ def run_dissection(hparams, run_opts, manifests):
     if not hparams.get("layers"):
         hparams["layers"] = default_layers(model, hparams.get("output_layer") or "head")
     options = options_from_hparams(hparams, progress=not run_option("noprogressbar", False))
-    logger.info("AND: %d probing clips from %s, layers %s", len(probing), splits, options.layers)
+    logger.info("AND: %d probing clips from %s, %d held-out clips from %s, layers %s", len(probing), splits,
+                len(heldout) if heldout is not None else 0, heldout_splits, options.layers)
     dissection = Dissection(model, probing, hparams["output_folder"], options, backends,
-                            output_classes=output_classes, device=device)
+                            output_classes=output_classes, device=device, heldout=heldout,
+                            synthetic=is_synthetic_data(manifests["classes"], hparams.get("data_folder")))
     return dissection.run()
+
+
+def heldout_splits_of(given, probing_splits, manifests):
+    """The held-out splits: ``given``, or (None) ``valid``, or ``train`` when ``valid`` is probed; never a probing
+    split."""
+    if given is None:
+        given = [next((s for s in ("valid", "train") if s in manifests and s not in probing_splits), None)]
+        given = [s for s in given if s is not None]
+    given = [given] if isinstance(given, str) else list(given)
+    probed = sorted(set(given) & set(probing_splits))
+    if probed:
+        raise InputError(f"held-out splits {probed} are probing splits too: held-out clips must not be probed")
+    unknown = [s for s in given if s not in manifests]
+    if unknown:
+        prepared = [s for s in ("train", "valid", "test") if s in manifests]
+        raise InputError(f"held-out splits {unknown} are not prepared; the data has {prepared}")
+    return given

@@ -50,10 +50,11 @@ class ProbingSet:
         return cls(ids, lambda i: wavs[i], labels, classes, multilabel)
 
     @classmethod
-    def from_datasets(cls, datasets, classes, multilabel=False, max_clips=None, seed=0):
+    def from_datasets(cls, datasets, classes, multilabel=False, max_clips=None, seed=0, what="probing"):
         """From SpeechBrain datasets of :func:`~interpretability.data.pipelines.classification_datasets`.
 
-        ``max_clips`` keeps a seeded random subset (in dataset order) for small runs.
+        ``max_clips`` keeps a seeded random subset (in dataset order) for small runs; ``what`` names the clips in
+        messages.
         """
         entries, ids, labels = [], [], []
         label_key = "target_vector" if multilabel else "class_id"
@@ -66,7 +67,7 @@ class ProbingSet:
                     ids.append(item["id"])
                     entries.append((dataset, position))
         if not ids:
-            raise InputError("the probing splits hold no clips")
+            raise InputError(f"the {what} splits hold no clips")
         if max_clips is not None and max_clips < len(ids):
             generator = torch.Generator().manual_seed(int(seed))
             keep = sorted(torch.randperm(len(ids), generator=generator)[:int(max_clips)].tolist())

@@ -12,7 +12,7 @@ class AnalysisStage(StageBase):
     def analysis(self, descriptions, top):
         """Analysis: share of uninterpretable neurons per layer for each tau (K-means over description sentences),
         and a plot of it."""
-        if "analysis" in self.options.skip:
+        if "analysis" in self.options.skip or descriptions is None:
             return None
         taus = self.taus()
         if not self._done("uninterpretable.json"):
@@ -30,7 +30,3 @@ class AnalysisStage(StageBase):
             plot_uninterpretable({f"tau = {t}": s for t, s in data["shares"].items()},
                                  self.path("uninterpretable.png"))
         return data
-
-    def taus(self):
-        taus = self.options.tau if isinstance(self.options.tau, (list, tuple)) else [self.options.tau]
-        return [float(t) for t in taus]

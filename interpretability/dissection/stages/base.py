@@ -124,29 +124,35 @@ class StageBase:
             return True
         return False
 
-    def _magnitude(self, index):
-        """Magnitude spectrogram ``[T, F]`` of a probing clip (kept in memory up to ``cache_bytes``)."""
-        if index in self._magnitudes:
-            return self._magnitudes[index]
-        magnitude = magnitude_phase(self.probing.wav(index))[0]
+    def clip_set(self, which):
+        """The probing clips (``"probing"``) or the held-out clips (``"heldout"``, None when there are none)."""
+        return self.probing if which == "probing" else self.heldout
+
+    def _magnitude(self, index, which="probing"):
+        """Magnitude spectrogram ``[T, F]`` of a probing / held-out clip (kept in memory up to ``cache_bytes``)."""
+        key = (which, index)
+        if key in self._magnitudes:
+            return self._magnitudes[key]
+        magnitude = magnitude_phase(self.clip_set(which).wav(index))[0]
         if self._magnitude_bytes + magnitude.numel() * 4 <= self.cache_bytes:
-            self._magnitudes[index] = magnitude
+            self._magnitudes[key] = magnitude
             self._magnitude_bytes += magnitude.numel() * 4
         return magnitude
 
-    def _batches(self, indices):
-        """``(ids, magnitude [B, T, F])`` over the probing clips at ``indices``."""
-        indices = list(indices)
+    def _batches(self, indices, which="probing"):
+        """``(ids, magnitude [B, T, F])`` over the probing (or held-out) clips at ``indices``."""
+        indices, clips = list(indices), self.clip_set(which)
         for start in range(0, len(indices), self.options.batch_size):
             chunk = indices[start:start + self.options.batch_size]
-            yield [self.probing.ids[i] for i in chunk], torch.stack([self._magnitude(i) for i in chunk])
+            yield [clips.ids[i] for i in chunk], torch.stack([self._magnitude(i, which) for i in chunk])
 
-    def _logits(self, indices, ablation=None):
-        """Logits ``[len(indices), C]`` of probing clips, with the neurons of ``ablation`` (``{layer: ids}``) zeroed."""
+    def _logits(self, indices, ablation=None, which="probing"):
+        """Logits ``[len(indices), C]`` of probing (or held-out) clips, with the neurons of ``ablation``
+        (``{layer: ids}``) zeroed."""
         rows = []
         context = ablate(self.model, ablation, self.options.neuron_axes) if ablation else contextlib.nullcontext()
         with torch.no_grad(), context:
-            for _, magnitude in self._batches(indices):
+            for _, magnitude in self._batches(indices, which):
                 if self.device is not None:
                     magnitude = magnitude.to(self.device)
                 rows.append(self.model(magnitude).float().cpu())
@@ -181,6 +187,10 @@ class StageBase:
         concepts = {normalize_phrase(c) for c in self.concepts}
         names = self.output_classes[:width] + [None] * max(0, width - len(self.output_classes))
         return [name if name is not None and normalize_phrase(name) in concepts else None for name in names]
+
+    def taus(self):
+        taus = self.options.tau if isinstance(self.options.tau, (list, tuple)) else [self.options.tau]
+        return [float(t) for t in taus]
 
     def barrier(self):
         """Wait for every rank under torchrun (no-op in one process)."""

@@ -18,7 +18,9 @@ class ClosedConceptStages(StageBase):
     """Module A: ``closed_db.pt``, ``closed_tab.pt``, ``closed_icl.json``; the last-layer accuracy."""
 
     def closed_db(self, descriptions, top):
-        """Module A, DB: similarity of each neuron's top-K descriptions with the concepts."""
+        """Module A, DB: similarity of each neuron's top-K descriptions with the concepts (None without them)."""
+        if descriptions is None:
+            return None
         if not self._done("closed_db.pt"):
             encoder = self.backends.text_encoder
             embeddings = encoder.encode(descriptions)

@@ -23,7 +23,7 @@ class SummaryStages(StageBase):
 
     def summaries(self, descriptions, top, widths):
         """Module B: summaries of each neuron's highly / lowly activated descriptions, and the calibrated summary."""
-        if "summaries" in self.options.skip:
+        if "summaries" in self.options.skip or descriptions is None:
             return None
         if not self._done("summaries.json"):
             threshold = self.calibration_threshold()
