@@ -86,9 +86,13 @@ def test_label_based_run_without_descriptions_gives_captioner_free_figures(tmp_p
         def __init__(self):
             raise AssertionError("the captioner is built although descriptions are skipped")
 
+    class NoEncoder:
+        def __init__(self):
+            raise AssertionError("a text encoder is built although nothing needs one")
+
     folder = str(tmp_path)
     metrics = Dissection(tiny_model(), clips(), folder, options(skip=("descriptions",), pruning_strategies=("label",)),
-                         backends(captioner=NoCaptioner)).run()
+                         backends(captioner=NoCaptioner, encoder=NoEncoder)).run()
     for missing in ("descriptions.json", "closed_db.pt", "summaries.json", "uninterpretable.json"):
         assert not os.path.exists(os.path.join(folder, missing)), missing
     expected = _expected_from_stage_files(folder)

@@ -36,20 +36,18 @@ class PruningStage(StageBase):
             sources = {"db": (db, self.concepts), "tab": (tab, self.concepts), "open": (open_concepts, None),
                        "label": (label, None)}
             partial = PartialRecords(self.path("pruning.partial.jsonl"), ("strategy", "target"))
-            encoder = self.backends.text_encoder if {"db", "tab", "open"} & set(self.options.pruning_strategies) \
-                else None
             for strategy in self.options.pruning_strategies:
                 source, concepts = sources[strategy]
                 if source is None:
                     logger.warning("pruning by %s skipped: that stage did not run", strategy)
                     continue
                 neuron_concepts = self._neuron_concepts(strategy, source, concepts, layers)
+                # label concepts are the class names themselves: only the same name selects a neuron
+                encoder = None if strategy == "label" else self.backends.text_encoder
                 for target in targets:
                     if (strategy, target) in partial:
                         continue
-                    # label concepts are the class names themselves: only the same name selects a neuron
-                    selected = select_neurons(neuron_concepts, target, strategy,
-                                              text_encoder=None if strategy == "label" else encoder,
+                    selected = select_neurons(neuron_concepts, target, strategy, text_encoder=encoder,
                                               threshold=self.options.pruning_match_threshold,
                                               top_n=self.options.pruning_top_n)
                     partial.append({"strategy": strategy, "target": target, "layers": layers, "selected": selected,
