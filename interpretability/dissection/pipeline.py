@@ -5,26 +5,25 @@ killed and started again redoes no finished work. Stages that call a model once 
 (captions, summaries, ICL answers, pruning runs) append each result to ``<stage>.partial.jsonl`` and resume from
 it. Stage files in ``output_folder``:
 
-=========================  ===========================================================================
-``probing.json``           the probing clips (ids, labels), layers and pooling; a rerun must match it
-``activations.pt``         ``{layer: [N_clips, N_neurons]}``; under torchrun each rank writes
-                           ``activations.rank<r>.pt`` for its block of clips and rank 0 merges them
-``descriptions.json``      one caption per clip, in activation row order (sharded like the activations)
-``top_k.json``             per neuron the K highest / lowest activated clips (row indices)
-``closed_db.pt``           Module A, DB scores ``{layer: [N_neurons, N_concepts]}``
-``clap_embeddings.pt``,    Module A, TAB (only with an audio-text encoder)
+==============================  ===========================================================================
+``probing.json``                the probing clips (ids, labels), layers and pooling; a rerun must match it
+``activations.pt``              ``{layer: [N_clips, N_neurons]}``; under torchrun each rank writes
+                                ``activations.rank<r>.pt`` for its block of clips and rank 0 merges them
+``descriptions.json``           one caption per clip, in activation row order (sharded like the activations)
+``top_k.json``                  per neuron the K highest / lowest activated clips (row indices)
+``closed_db.pt``                Module A, DB scores ``{layer: [N_neurons, N_concepts]}``
+``clap_embeddings.pt``,         Module A, TAB (only with an audio-text encoder)
 ``closed_tab.pt``
-``summaries.json``         Module B: highly / lowly summaries and the calibrated summary per neuron
-``closed_icl.json``        Module A, ICL: the concept the summariser / LLM picks per neuron
-``open_concepts.json``     Module C: open-vocabulary concepts of the calibrated summaries
-``closed_label.pt``        label-based dissection: IoU of each neuron's top-K clips with each label concept
-``captioner_agreement``    the held-out clips' descriptions and how often DB's matching gives their label
-``.json``
-``pruning.json``           concept-specific pruning per strategy and target, with a random control, on the
-                           probing clips and on the held-out clips
-``uninterpretable.json``,  analysis: share of uninterpretable neurons per layer
+``summaries.json``              Module B: highly / lowly summaries and the calibrated summary per neuron
+``closed_icl.json``             Module A, ICL: the concept the summariser / LLM picks per neuron
+``open_concepts.json``          Module C: open-vocabulary concepts of the calibrated summaries
+``closed_label.pt``             label-based dissection: IoU of each neuron's top-K clips with each label concept
+``captioner_agreement.json``    the held-out clips' descriptions and how often DB's matching gives their label
+``pruning.json``                concept-specific pruning per strategy and target, with a random control, on the
+                                probing clips and on the held-out clips
+``uninterpretable.json``,       analysis: share of uninterpretable neurons per layer
 ``uninterpretable.png``
-=========================  ===========================================================================
+==============================  ===========================================================================
 
 Assembled from them on every run: ``neurons_<layer>.json`` (everything known about each neuron) and
 ``test_metrics.json``. To redo a stage, delete its file and the files of the stages after it.
@@ -36,10 +35,10 @@ The stages live in :mod:`interpretability.dissection.stages` (one module per sta
 import logging
 import os
 
+from interpretability.dissection.agreement import acoustic_captioner_warning, is_synthetic_data
 from interpretability.dissection.backends import Backends, CachedTextEncoder  # noqa: F401 - re-exported
 from interpretability.dissection.options import OPTIONAL_STAGES, DissectionOptions  # noqa: F401 - re-exported
 from interpretability.dissection.probing import ProbingSet
-from interpretability.dissection.agreement import acoustic_captioner_warning, is_synthetic_data
 from interpretability.dissection.stages.agreement import AgreementStage
 from interpretability.dissection.stages.analysis import AnalysisStage
 from interpretability.dissection.stages.assembly import AssemblyStage

@@ -61,6 +61,14 @@ def test_pruning_is_measured_on_held_out_clips_with_the_neurons_chosen_on_the_pr
     hits = [p == CLASSES[label] for p, label in zip(data["predicted"], heldout.labels)]
     assert metrics["captioner_agreement_heldout"] == pytest.approx(sum(hits) / len(hits))
     assert metrics["n_heldout_clips"] == len(heldout)
+    # a rerun in the same folder with other held-out clips is refused, by the agreement and by the pruning stage
+    with pytest.raises(InputError, match="other held-out clips"):
+        Dissection(tiny_model(), probing, folder, options(pruning_strategies=("db",), random_repeats=2),
+                   backends(), heldout=heldout_clips(n_per_class=2)).run()
+    with pytest.raises(InputError, match="pruning.json: measured on other held-out clips"):
+        Dissection(tiny_model(), probing, folder, options(pruning_strategies=("db",), random_repeats=2,
+                                                          skip=("agreement",)),
+                   backends(), heldout=heldout_clips(n_per_class=2)).run()
 
 
 def test_held_out_clips_must_not_be_probing_clips_and_splits_default_to_valid():

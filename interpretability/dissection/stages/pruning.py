@@ -61,7 +61,11 @@ class PruningStage(StageBase):
                 "targets": targets, "heldout_ids": self.heldout.ids if self.heldout is not None else None,
                 "strategies": _plain(results)})
             partial.close(remove=True)
-        return _read_json(self.path("pruning.json"))["strategies"]
+        data = _read_json(self.path("pruning.json"))
+        if data.get("heldout_ids") != (self.heldout.ids if self.heldout is not None else None):
+            raise InputError(f"{self.path('pruning.json')}: measured on other held-out clips; delete it to redo the "
+                             "pruning, or use another output folder")
+        return data["strategies"]
 
     def pruning_layers(self):
         """``pruning_layers``, or by default the last dissected layer before the output layer."""
