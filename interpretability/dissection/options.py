@@ -25,9 +25,9 @@ class DissectionOptions:
     one description cluster must hold for the neuron to count as interpretable; ``cluster_unit`` clusters whole
     descriptions (default) or their sentences (see :mod:`.analysis`). ``label_groups`` ``{name: [class, ...]}``
     adds groups of classes to the label-based concepts (None: ESC-50's major categories when every class is an
-    ESC-50 class, else none; see :mod:`.label_based`). ``skip`` names optional stages not to run
-    (:data:`OPTIONAL_STAGES`; skipping ``descriptions`` skips everything built on them: DB, Modules B / C, ICL,
-    the description clusters and the captioner agreement, and leaves the label-based dissection).
+    ESC-50 class, else none; see :mod:`.label_based`). ``skip`` (the recipes' ``skip_stages``) names optional
+    stages not to run (:data:`OPTIONAL_STAGES`); skipping ``descriptions`` skips everything built on them (DB,
+    Modules B / C, ICL, the description clusters, the captioner agreement) and leaves the label-based dissection.
     """
 
     layers: list

@@ -215,11 +215,14 @@ def default_layers(model, output_layer="head"):
 
 
 def options_from_hparams(hparams, progress=True):
-    """:class:`DissectionOptions` from recipe hparams of the same names (``top_k`` is ``k``)."""
+    """:class:`DissectionOptions` from recipe hparams of the same names (``top_k`` is ``k``; ``skip_stages`` is
+    ``skip``, a name SpeechBrain's command line would take for its own ``--skip_nonfinite_grads``)."""
     names = {f for f in DissectionOptions.__dataclass_fields__ if f not in ("k", "progress")}
     kwargs = {name: hparams[name] for name in names if hparams.get(name) is not None}
     if hparams.get("top_k") is not None:
         kwargs["k"] = int(hparams["top_k"])
+    if hparams.get("skip_stages") is not None:
+        kwargs["skip"] = tuple(kwargs.get("skip", ())) + tuple(hparams["skip_stages"])
     for name in ("pruning_strategies", "skip", "icl_examples"):
         if name in kwargs:
             kwargs[name] = tuple(kwargs[name])

@@ -12,7 +12,7 @@ from interpretability.dissection.label_based import (
     class_matrix, clip_concept_sets, concept_masks, default_groups, label_concepts, overlap_scores, rank_by_overlap,
     top_k_share,
 )
-from interpretability.dissection.pipeline import Dissection
+from interpretability.dissection.pipeline import Dissection, options_from_hparams
 from test_dissection_pipeline import CLASSES, LAYERS, backends, clips, options, tiny_model
 
 # 6 clips: two of class a, two of b, two of c; group ab = {a, b}
@@ -115,3 +115,9 @@ def test_label_based_run_without_descriptions_gives_captioner_free_figures(tmp_p
     first = head["neurons"][0]
     assert first["top_clips"][0]["label"] in CLASSES and "description" not in first["top_clips"][0]
     assert [c["concept"] for c in first["closed_concepts"]["label"]][0] in CLASSES
+
+
+def test_recipes_skip_stages_by_the_skip_stages_hparam():
+    # "--skip" on a recipe's command line is taken by SpeechBrain as its --skip_nonfinite_grads
+    assert options_from_hparams({"layers": ["head"], "skip_stages": ["descriptions"]}).skip == ("descriptions",)
+    assert options_from_hparams({"layers": ["head"], "skip": ["tab"], "skip_stages": []}).skip == ("tab",)
