@@ -17,7 +17,7 @@ from interpretability.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("db", "tab", "open")
+STRATEGIES = ("db", "tab", "open", "label")
 
 
 def simple_lemma(word):
@@ -54,11 +54,11 @@ def select_neurons(neuron_concepts, target, strategy="open", text_encoder=None, 
     Arguments
     ---------
     neuron_concepts : dict
-        ``{layer: {neuron_id: concepts}}``; for ``db`` / ``tab`` the ranked closed concepts (the first ``top_n``
-        count), for ``open`` the open concepts (a list or a ``{concept: count}`` mapping; all count, and a
+        ``{layer: {neuron_id: concepts}}``; for ``db`` / ``tab`` / ``label`` the ranked closed concepts (the first
+        ``top_n`` count), for ``open`` the open concepts (a list or a ``{concept: count}`` mapping; all count, and a
         multi-word target also matches when each of its words is the lemma of one of them).
     target : str
-    strategy : "db" | "tab" | "open"
+    strategy : "db" | "tab" | "open" | "label"
     text_encoder : TextEncoder or None
         Enables embedding matching (cosine >= ``threshold``); without it only equal lemma phrases match.
 

@@ -120,13 +120,12 @@ PROPERTY_SENTENCES = {
     "brief": "Most clips are brief.", "short": "Most clips are short.", "long": "Most clips are long.",
     "continuous": "Most clips are continuous.",
     # the kinds of sound the captioner names in its first sentence
-    "pure tone": "Most clips hold a pure tone.", "rising chirp": "Most clips hold a rising chirp.",
-    "falling chirp": "Most clips hold a falling chirp.",
-    "frequency-modulated fm tone": "Most clips hold a frequency-modulated (FM) tone.",
-    "amplitude-modulated am tone": "Most clips hold an amplitude-modulated (AM) tone.",
-    "harmonic stack": "Most clips hold a harmonic stack.", "click train": "Most clips hold a click train.",
-    "pulsed noise": "Most clips hold pulsed noise.", "impact": "Most clips hold an impact.",
-    "low rumble": "Most clips hold a low rumble.", "noise burst": "Most clips hold a noise burst.",
+    "steady tone": "Most clips hold a steady tone.", "upward glide": "Most clips hold an upward pitch glide.",
+    "downward glide": "Most clips hold a downward pitch glide.", "pitch vibrato": "Most clips hold pitch vibrato.",
+    "loudness tremolo": "Most clips hold loudness tremolo.", "overtone series": "Most clips hold an overtone series.",
+    "noisy tone": "Most clips hold a noisy tone.", "pulse series": "Most clips hold a series of short pulses.",
+    "gated noise": "Most clips hold gated noise.", "sharp onset": "Most clips hold a sharp onset.",
+    "low noise band": "Most clips hold a low noise band.", "unpitched noise": "Most clips hold unpitched noise.",
 }
 # Words of the captioner's sentence frames and of descriptions in general that name no property.
 FRAME_WORDS = frozenset({

@@ -11,6 +11,7 @@ import torch
 
 from interpretability.classifiers import build_classifier
 from interpretability.dissection import pipeline as pl
+from interpretability.dissection.stages import base as stage_base
 from interpretability.dissection.captioners import AcousticCaptioner
 from interpretability.dissection.pipeline import (
     Backends, Dissection, DissectionOptions, PartialRecords, ProbingSet, confidence_changes,
@@ -145,7 +146,8 @@ def test_a_run_killed_after_a_stage_resumes_without_redoing_finished_stages(tmp_
                  "neurons_encoder.conv_block1.json", "neurons_head.json", "test_metrics.json"):
         assert os.path.isfile(os.path.join(folder, name)), name
     assert not [f for f in os.listdir(folder) if f.endswith(".partial.jsonl")]
-    assert set(metrics["last_layer_top1"]) == {"DB", "ICL"} and set(metrics["uninterpretable"]) == set(LAYERS)
+    assert set(metrics["last_layer_top1"]) == {"DB", "ICL", "selectivity"}
+    assert set(metrics["uninterpretable"]) == set(LAYERS)
     assert set(metrics["uninterpretable_by_tau"]) == {"0.6", "1"}
     head = json.load(open(os.path.join(folder, "neurons_head.json")))
     first = head["neurons"][0]
@@ -225,7 +227,7 @@ def test_sharded_activations_and_descriptions_merge_to_the_single_process_result
     reference = single.activations()
 
     barrier = threading.Barrier(2, timeout=60)
-    monkeypatch.setattr(pl, "_barrier", barrier.wait)
+    monkeypatch.setattr(stage_base, "_barrier", barrier.wait)
     folder, results, errors = str(tmp_path / "sharded"), {}, []
     models = [tiny_model(), tiny_model()]   # built here: threads would share the seeded global RNG
 
@@ -267,7 +269,7 @@ def test_tab_with_a_tiny_random_clap_and_pruning_by_tab(tmp_path):
         "encoder.conv_block1": (4, 3), "encoder.conv_block2": (8, 3), "head": (3, 3)}
     embeddings = torch.load(os.path.join(folder, "clap_embeddings.pt"), weights_only=True)
     assert embeddings["audio"].shape == (12, 8) and embeddings["ids"] == clips().ids
-    assert {"DB", "TAB", "ICL"} == set(metrics["last_layer_top1"]) == set(metrics["last_layer_top5"])
+    assert {"DB", "TAB", "ICL"} == set(metrics["last_layer_top5"]) == set(metrics["last_layer_top1"]) - {"selectivity"}
     assert metrics["last_layer_top5"]["TAB"] == 1.0      # 3 concepts: the true one is always among the top 5
     assert set(metrics["pruning_by_strategy"]) == {"tab", "db"} and metrics["pruning"]["strategy"] == "tab"
     head = json.load(open(os.path.join(folder, "neurons_head.json")))["neurons"]
