@@ -207,11 +207,16 @@ def print_summary(summary, out, report, written):
             print(f"  sanity {method:<8} rank corr. with the original masks: {control}model randomisation "
                   f"{entry['model_randomisation']:.2f}, data randomisation {entry['data_randomisation']:.2f}")
     dissection = summary["and"]
-    top1 = ", ".join(f"{method} {value:.2f}" for method, value in dissection["last_layer_top1"].items())
-    pruning = dissection["pruning"]
-    print(f"  AND:          last-layer top-1 {top1}")
-    print(f"                pruning by concept ({pruning['strategy']}): target class {pruning['delta_A']:+.3f} "
-          f"(random neurons {pruning['delta_A_random']:+.3f}), other classes {pruning['delta_R']:+.3f}")
+    top1, label = dissection["last_layer_top1"], dissection.get("label_based", {})
+    pruning, by_label = dissection["pruning"], label.get("pruning", {})
+    print(f"  AND:          last-layer top-1: selectivity {top1['selectivity']:.2f} (no captioner), DB "
+          f"{top1['DB']:.2f} (captioner agreement {dissection['captioner_agreement_heldout']:.2f} on held-out clips), "
+          f"ICL {top1.get('ICL', float('nan')):.2f}, label-based {label.get('last_layer_top1', float('nan')):.2f}")
+    if by_label:
+        print(f"                pruning by label concept: target class {by_label['delta_A']:+.3f} in-sample, "
+              f"{by_label['heldout']['delta_A']:+.3f} held-out (random neurons "
+              f"{by_label['heldout']['delta_A_random']:+.3f}); by DB concept {pruning['delta_A']:+.3f} / "
+              f"{pruning['heldout']['delta_A']:+.3f}")
     print(f"  explain a file: {summary['explained']['file']} -> {summary['explained']['label']} "
           f"(p={summary['explained']['probability']:.2f}), {written[1]}")
     print("  time (s):     " + ", ".join(f"{name} {value:.0f}" for name, value in seconds.items())

@@ -94,8 +94,33 @@ def explain_and_score(classifier, view, explainers, mask_domain="linear"):
     return scores
 
 
+def mixture_target(condition, batch, multilabel=False):
+    """The clean target of a condition's rows: the clean event where it is known (``batch["clean"]``, the
+    synthetic set); otherwise, in the mixture conditions, the clip before it was mixed (what the explanation should
+    pull out of the mixture; the contaminant holds none of the clip's classes), and nothing in-domain.
+
+    For a multi-label classifier the target is per class ``[B, C, N]``: the clip for its own classes
+    (``batch["targets"]`` ``[B, C]``), the partner clip for the partner's classes (other-class mixture), silence
+    for the others. Returns None where there is no target.
+    """
+    if batch.get("clean") is not None:
+        return batch["clean"]
+    if condition == "in_domain":
+        return None
+    wavs = batch["wavs"]
+    if not multilabel:
+        return wavs
+    if batch.get("targets") is None:
+        return None
+    sources = batch["targets"].unsqueeze(-1).to(wavs) * wavs.unsqueeze(1)
+    if condition == "other_class_mixture" and batch.get("partner_targets") is not None:
+        partner_only = (batch["partner_targets"] > 0.5) & (batch["targets"] < 0.5)
+        sources = sources + partner_only.unsqueeze(-1).to(wavs) * batch["partner_wavs"].unsqueeze(1)
+    return sources
+
+
 def compare(classifier, explainers, batches, conditions=CONDITIONS[:3], mask_domain="linear", speech_bank=None,
-            seed=0, classes=None, show_progress=True, total=None):
+            seed=0, classes=None, show_progress=True, total=None, keep_rows=None):
     """Every explainer in every condition on the same clips.
 
     Arguments
@@ -103,31 +128,37 @@ def compare(classifier, explainers, batches, conditions=CONDITIONS[:3], mask_dom
     classifier : the explained classifier (eval mode).
     explainers : ``{name: explainer}`` (see :func:`build_explainers`).
     batches : iterable of dicts with ``ids`` (list of str), ``wavs`` ``[B, N]``, optionally ``clean`` ``[B, N]``
-        (the clean target; ``[B, C, N]``, each class's source, for a multi-label classifier) and ``partner_wavs`` ``[B, N]`` (clips of other classes, for ``other_class_mixture``).
+        (the clean target; ``[B, C, N]``, each class's source, for a multi-label classifier), ``partner_wavs``
+        ``[B, N]`` (clips of other classes, for ``other_class_mixture``) and, multi-label, ``targets`` /
+        ``partner_targets`` ``[B, C]`` (see :func:`mixture_target`).
     conditions : names from ``CONDITIONS``; ``speech_mixture`` needs ``speech_bank`` (a ContaminantBank).
     mask_domain : the masking domain of the linear-grid methods.
     classes : class names, for the ids of multi-label rows (``<clip>__<class>``).
     total : the number of batches, for the progress bar.
+    keep_rows : how many in-domain rows to keep as views for the sanity check (None: all; memory then grows
+        with the number of clips).
 
     Returns
     -------
-    ``{condition: {method: {metric: mean over rows, ..., "FF_median", "n_rows"}}}``, and the in-domain views
-    (for the sanity check) as a second value.
+    ``{condition: {method: {metric: mean over rows, ..., "FF_median", "n_rows"}}}``, and the first ``keep_rows``
+    in-domain rows as ClipViews (for the sanity check) as a second value.
     """
     if "speech_mixture" in conditions and speech_bank is None:
         raise InputError("the speech_mixture condition needs a folder of speech wavs (--speech_folder)")
     collectors = {c: {name: MetricCollector() for name in explainers} for c in conditions}
     generators = {c: torch.Generator().manual_seed(seed + i) for i, c in enumerate(conditions)}
-    in_domain_views = []
+    in_domain_views, kept = [], 0
+    multilabel = bool(getattr(classifier, "multilabel", False))
     for batch in tqdm(batches, desc="comparison", total=total, disable=not show_progress):
         for condition in conditions:
             speech = None
             if condition == "speech_mixture":
                 speech = speech_bank.sample(batch["wavs"].shape[0], generators[condition]).to(batch["wavs"])
             wavs = condition_input(condition, batch["wavs"], batch.get("partner_wavs"), speech, generators[condition])
-            view = ClipView(wavs, classifier, batch.get("clean"))
-            if condition == "in_domain":
-                in_domain_views.append(view)
+            view = ClipView(wavs, classifier, mixture_target(condition, batch, multilabel))
+            if condition == "in_domain" and (keep_rows is None or kept < keep_rows):
+                in_domain_views.append(view if keep_rows is None else first_rows(view, keep_rows - kept))
+                kept += len(in_domain_views[-1].decision)
             ids = view.row_ids(batch["ids"], classes)
             for name, metrics in explain_and_score(classifier, view, explainers, mask_domain).items():
                 collectors[condition][name].append(ids, {k: v.cpu() for k, v in metrics.items()})
@@ -173,9 +204,15 @@ def clip_batches(dataset, indices, partners, batch_size, device="cpu"):
             if all(key in item for item in items):
                 batch["clean"] = torch.stack([item[key] for item in items]).to(device)
                 break
+        if all("target_vector" in item for item in items):
+            batch["targets"] = torch.stack([item["target_vector"] for item in items]).to(device)
         if partners is not None:
-            with dataset.output_keys_as(["sig"]):
-                batch["partner_wavs"] = torch.stack([dataset[partners[i]]["sig"] for i in chosen]).to(device)
+            keys = ["sig", "target_vector"] if "targets" in batch else ["sig"]
+            with dataset.output_keys_as(keys):
+                partner_items = [dataset[partners[i]] for i in chosen]
+            batch["partner_wavs"] = torch.stack([item["sig"] for item in partner_items]).to(device)
+            if "targets" in batch:
+                batch["partner_targets"] = torch.stack([item["target_vector"] for item in partner_items]).to(device)
         yield batch
 
 
@@ -232,17 +269,11 @@ def run_comparison(hparams, manifests, run_opts=None):
     logger.info("Comparing %d methods on %d clips in %s", len(explainers), len(indices), conditions)
     batch_size = int(hparams.get("batch_size", 8))
     batches = clip_batches(dataset, indices, partners, batch_size, device)
-    results, views = compare(classifier, explainers, batches, conditions, mask_domain, speech_bank, seed,
-                             classes=manifests["classes"], total=-(-len(indices) // batch_size))
-
     sanity_clips = int(hparams.get("sanity_clips", 0) or 0)
-    if sanity_clips > 0 and views:
-        kept, count = [], 0
-        for view in views:
-            if count >= sanity_clips:
-                break
-            kept.append(_first_rows(view, sanity_clips - count))
-            count += len(kept[-1].decision)
+    results, kept = compare(classifier, explainers, batches, conditions, mask_domain, speech_bank, seed,
+                            classes=manifests["classes"], total=-(-len(indices) // batch_size), keep_rows=sanity_clips)
+
+    if sanity_clips > 0 and kept:
         checked = {name: e for name, e in explainers.items() if not getattr(e, "constant", False)}
         results["sanity"] = cascading_randomisation(classifier, checked, kept, hparams.get("sanity_steps"), seed)
         if hparams.get("sanity_retrain", False):
@@ -259,6 +290,7 @@ def run_comparison(hparams, manifests, run_opts=None):
     folder = hparams["output_folder"]
     atomic_write_json(os.path.join(folder, "comparison.json"), results)
     notes = dict(settings, clips=len(indices), mask_domain=mask_domain,
+                 ground_truth="the clean event where known (synthetic set), else in the mixtures the clip before mixing",
                  gradcam_layer=hparams.get("gradcam_layer") or classifier.interpretable_layers[-1])
     atomic_write_text(os.path.join(folder, "comparison.md"), comparison_markdown(results, notes))
     if trained:
@@ -268,7 +300,7 @@ def run_comparison(hparams, manifests, run_opts=None):
     return results
 
 
-def _first_rows(view, n):
+def first_rows(view, n):
     """A view of the first ``n`` rows of ``view``."""
     if len(view.decision) <= n:
         return view

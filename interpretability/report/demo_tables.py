@@ -58,12 +58,15 @@ def stages_table(summary):
                  f"{l2i['FF_median']:.3f} vs {l2i['FF_median_random']:.3f} for random ones removing at least as much "
                  f"energy ({100 * l2i['removed_energy']:.0f} % vs {100 * l2i['random_removed_energy']:.0f} %)",
                  _seconds(summary, "L2I")))
-    top1 = dissection.get("last_layer_top1", {})
-    pruning = dissection.get("pruning", {})
+    top1, label = dissection.get("last_layer_top1", {}), dissection.get("label_based", {})
+    by_label = label.get("pruning", {})
     rows.append(("AND (`and_cnn6.yaml`, offline backends)",
-                 "last-layer top-1 " + ", ".join(f"{k} {_fmt(v)}" for k, v in top1.items())
-                 + (f"; pruning by concept: target class {pruning['delta_A']:+.3f} vs {pruning['delta_A_random']:+.3f}"
-                    " for random neurons" if "delta_A" in pruning else ""), _seconds(summary, "AND")))
+                 f"last-layer top-1: selectivity {_fmt(top1.get('selectivity'))}, DB {_fmt(top1.get('DB'))} (captioner "
+                 f"agreement {_fmt(dissection.get('captioner_agreement_heldout'))} on held-out clips), label-based "
+                 f"{_fmt(label.get('last_layer_top1'))}"
+                 + (f"; pruning by label concept, held-out clips: target class {by_label['heldout']['delta_A']:+.3f}"
+                    f" vs {by_label['heldout']['delta_A_random']:+.3f} for random neurons" if by_label else ""),
+                 _seconds(summary, "AND")))
     lead = comparison_lead(comparison)
     rows.append(("comparison (`evaluate_cnn6.yaml`)", lead, _seconds(summary, "comparison")))
     rows.append(("report", "`results/demo/report/index.html`", _seconds(summary, "report")))
@@ -176,7 +179,43 @@ def comparison_tables(summary):
     return "\n".join(parts).rstrip()
 
 
+def and_tables(summary):
+    """AND: last-layer accuracy beside the captioner-free figures, pruning in-sample and held-out against random
+    neurons, and the share of uninterpretable neurons per layer."""
+    d = summary["and"]
+    top1, top5, label = d.get("last_layer_top1", {}), d.get("last_layer_top5", {}), d.get("label_based", {})
+    lines = ["| last layer | top-1 | top-5 |", "| --- | --- | --- |"]
+    for key, title in (("selectivity", "selectivity (share of a neuron's top clips from its class; no captioner)"),
+                       ("DB", "DB (offline acoustic captioner)"), ("TAB", "TAB"), ("ICL", "ICL (offline stand-in)")):
+        if key in top1:
+            lines.append(f"| {title} | {_fmt(top1[key])} | {_fmt(top5.get(key))} |")
+    if label:
+        lines.append(f"| label-based (concepts = the labels) | {_fmt(label.get('last_layer_top1'))} | "
+                     f"{_fmt(label.get('last_layer_top5'))} |")
+    lines += ["", f"Captioner agreement with the labels on held-out clips: "
+              f"{_fmt(d.get('captioner_agreement_heldout'))}.", ""]
+    strategies = dict(d.get("pruning_by_strategy", {}))
+    if label.get("pruning"):
+        strategies["label"] = label["pruning"]
+    lines += ["| neurons chosen by | Delta A (probing clips) | Delta A (held-out) | Delta A random (held-out) | "
+              "Delta R (held-out) | neurons / class |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, row in strategies.items():
+        held = row.get("heldout", {})
+        lines.append(f"| {name} | {_fmt(row.get('delta_A'), '{:+.3f}')} | {_fmt(held.get('delta_A'), '{:+.3f}')} | "
+                     f"{_fmt(held.get('delta_A_random'), '{:+.3f}')} | {_fmt(held.get('delta_R'), '{:+.3f}')} | "
+                     f"{_fmt(row.get('n_neurons'), '{:.1f}')} |")
+    shares, label_shares = d.get("uninterpretable", {}), label.get("uninterpretable", {})
+    layers = list(shares or label_shares)
+    lines += ["", "| uninterpretable share (tau 0.6) | " + " | ".join(layers) + " |",
+              "| --- | " + " | ".join("---" for _ in layers) + " |",
+              "| description clusters | " + " | ".join(_fmt(shares.get(k)) for k in layers) + " |"]
+    if label_shares:
+        lines.append("| labels | " + " | ".join(_fmt(label_shares.get(k)) for k in layers) + " |")
+    return "\n".join(lines)
+
+
 TABLES = {
+    "and": and_tables,
     "stages": stages_table,
     "comparison": lambda s: headline_comparison_table(s["comparison"]),
     "sanity": lambda s: sanity_summary_table(s["comparison"]),

@@ -149,6 +149,51 @@ def test_ground_truth_metrics_area_matched_and_thresholded():
     assert scores["IoU_at_0.5"] == 0 and scores["recall_at_0.5"] == 0
 
 
+def test_mixtures_without_annotations_are_scored_against_the_clip_before_mixing():
+    """Real data has no clean event: in-domain rows get no ground truth, but in a mixture the clip before mixing
+    is the target, so SI-SDR and the oracle overlap are reported there (the same code path as with audio_clean/)."""
+    classifier = _classifier()
+    explainers = build_explainers(classifier, {"lmac": TrainedExplainer(_decoder(classifier))}, methods=("saliency",))
+    wavs = _clips(2)
+    batches = [{"ids": ["a", "b"], "wavs": wavs, "partner_wavs": wavs.flip(0)}]
+    results, _ = compare(classifier, explainers, batches, ("in_domain", "other_class_mixture", "white_noise"),
+                         show_progress=False)
+    assert "SISDR_gain" not in results["in_domain"]["lmac"]
+    for condition in ("other_class_mixture", "white_noise"):
+        assert {"SISDR_gain", "IoU", "IoU_at_0.5"} <= set(results[condition]["lmac"])
+        assert results[condition]["all_ones"]["SISDR_gain"] == pytest.approx(0.0, abs=1e-3)
+    # with the clean event known, it is the target in every condition
+    with_clean, _ = compare(classifier, explainers, [dict(batches[0], clean=_clips(2, seed=1))], ("in_domain",),
+                            show_progress=False)
+    assert "SISDR_gain" in with_clean["in_domain"]["lmac"]
+
+
+def test_multilabel_mixture_targets_per_class():
+    wavs, partners = torch.ones(2, 4), 2 * torch.ones(2, 4)
+    batch = {"wavs": wavs, "partner_wavs": partners, "targets": torch.tensor([[1.0, 0, 0], [0, 1, 0]]),
+             "partner_targets": torch.tensor([[0.0, 1, 0], [0, 0, 1]])}
+    from interpretability.evaluation.comparison import mixture_target
+
+    sources = mixture_target("other_class_mixture", batch, multilabel=True)
+    assert sources.shape == (2, 3, 4)
+    assert sources[0, 0].eq(1).all() and sources[0, 1].eq(2).all() and sources[0, 2].eq(0).all()
+    assert sources[1, 1].eq(1).all() and sources[1, 2].eq(2).all() and sources[1, 0].eq(0).all()
+    noise = mixture_target("white_noise", batch, multilabel=True)
+    assert noise[0, 1].eq(0).all() and noise[0, 0].eq(1).all()
+    assert mixture_target("in_domain", batch, multilabel=True) is None
+
+
+def test_compare_keeps_only_the_rows_the_sanity_check_needs():
+    classifier = _classifier()
+    batches = [{"ids": ["a", "b"], "wavs": _clips(2)}, {"ids": ["c", "d"], "wavs": _clips(2, seed=3)}]
+    _, kept = compare(classifier, {"ones": AllOnesExplainer()}, batches, ("in_domain",), show_progress=False,
+                      keep_rows=3)
+    assert [len(view.decision) for view in kept] == [2, 1]
+    _, none = compare(classifier, {"ones": AllOnesExplainer()}, batches, ("in_domain",), show_progress=False,
+                      keep_rows=0)
+    assert none == []
+
+
 def test_multilabel_rows_take_their_own_class_source():
     """Multi-label rows are scored against their class's clean source ([B, C, N]); a class the classifier marks
     present that the clip lacks (silent source) has no ground-truth metrics (NaN), not a perfect empty overlap."""
