@@ -13,7 +13,8 @@ trains it again:
 Each new interpreter explains the same rows (the original decision), and its masks are compared with the original
 interpreter's by their Spearman rank correlation. A method that explains the model gives correlations under the
 two randomisations well below its retraining control; one that has learned a property of the input (an energy
-detector) stays as correlated as the control. Gradient baselines need no training: their "retraining" is simply
+detector) stays as correlated as the control. ``input_energy`` (the rank correlation of a method's masks with the
+input's magnitude) says how much of any correlation the clip's energy alone explains. Gradient baselines need no training: their "retraining" is simply
 the randomised or shuffled-label classifier.
 """
 import functools
@@ -122,6 +123,13 @@ def train_interpreter(method, description, interpreter, classifier, dataset, see
     return fresh.eval().requires_grad_(False)
 
 
+class _InputEnergy:
+    """The input's own magnitude as a "mask": how far a method's masks just follow the energy of the clip."""
+
+    def explain(self, view):
+        return view.magnitude
+
+
 def _correlation(originals, explainer, views):
     """Mean rank correlation of ``explainer``'s masks on ``views`` with the masks ``originals`` (NaN rows out)."""
     collector = MetricCollector(median_keys=())
@@ -151,8 +159,9 @@ def retrained_sanity(classifier, explainers, trained, views, manifests, clip_sec
 
     Returns
     -------
-    ``{name: {"model_randomisation": r, "data_randomisation": r, "retrain_control": r}}`` (mean rank correlation
-    with the original masks; no control for the baselines, which are deterministic).
+    ``{name: {"model_randomisation": r, "data_randomisation": r, "retrain_control": r, "input_energy": r}}`` (mean
+    rank correlation with the original masks; no control for the baselines, which are deterministic;
+    ``input_energy``: the original masks against the input's magnitude, how far they just follow its energy).
     """
     from interpretability.data.pipelines import classification_datasets
     from interpretability.evaluation.explainers import TrainedExplainer
@@ -172,7 +181,7 @@ def retrained_sanity(classifier, explainers, trained, views, manifests, clip_sec
     results = {}
     for name, explainer in explainers.items():
         originals = [explainer.explain(view).detach() for view in views]
-        entry = {}
+        entry = {"input_energy": _correlation(originals, _InputEnergy(), views)}
         if name in trained:
             method, description, interpreter, domain = trained[name]
             runs = {"retrain_control": (classifier, views), **{k: (models[k], rebound[k]) for k in models}}

@@ -102,8 +102,9 @@ def comparison_markdown(results, notes=None):
 def retrained_sanity_table(sanity):
     """Rank correlation with the original masks after model / data randomisation (and the retraining control)."""
     keys = (("retrain_control", "retraining control"), ("model_randomisation", "model randomisation"),
-            ("data_randomisation", "data randomisation"))
-    lines = ["| method | " + " | ".join(title for _, title in keys) + " |", "| --- | --- | --- | --- |"]
+            ("data_randomisation", "data randomisation"), ("input_energy", "masks vs input energy"))
+    lines = ["| method | " + " | ".join(title for _, title in keys) + " |",
+             "| --- | " + " | ".join("---" for _ in keys) + " |"]
     for method in method_order(list(sanity)):
         values = [sanity[method].get(key) for key, _ in keys]
         lines.append(f"| {method} | " + " | ".join(f"{v:.3f}" if _finite(v) else "-" for v in values) + " |")

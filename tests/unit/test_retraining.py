@@ -51,8 +51,8 @@ def test_retrained_sanity_reports_both_randomisations_and_the_control(manifests,
     result = retrained_sanity(classifier, explainers, {"lmac": ("lmac", description, decoder, "linear")}, views,
                               manifests, 0.5, str(tmp_path / "sanity"), classifier_epochs=1, seed=0)
     assert set(result) == {"lmac", "saliency"}
-    assert set(result["lmac"]) == {"retrain_control", "model_randomisation", "data_randomisation"}
-    assert set(result["saliency"]) == {"model_randomisation", "data_randomisation"}
+    assert set(result["lmac"]) == {"retrain_control", "model_randomisation", "data_randomisation", "input_energy"}
+    assert set(result["saliency"]) == {"model_randomisation", "data_randomisation", "input_energy"}
     for entry in result.values():
         assert all(-1 <= value <= 1 and not math.isnan(value) for value in entry.values())
     assert (tmp_path / "sanity" / "train_shuffled_labels.json").is_file()
