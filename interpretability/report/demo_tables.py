@@ -8,6 +8,7 @@ test runs it against the summary committed in ``docs/demo_summary.json``).
 import argparse
 import json
 import math
+import os
 import re
 import sys
 
@@ -231,12 +232,35 @@ TABLES = {
 }
 
 
-def render(text, summary):
-    """``text`` with every known ``demo_tables`` block rewritten from ``summary``; unknown names are an error."""
+def lmac_layers_table(entries):
+    """The decoder-layers experiment (``benchmarks/lmac_decoder_layers.py``): faithfulness against the sanity check
+    by retraining, one row per set of layers."""
+    lines = ["| decoder reads | params | AI | AD | AG | Fid-In | MM | SI-SDR gain | IoU | IoU at 0.5 | retraining "
+             "control | model randomisation |", "| --- | " + " | ".join("---" for _ in range(11)) + " |"]
+    for e in entries:
+        layers = ", ".join(name.replace("conv_block", "block ") for name in e["layers"])
+        lines.append(f"| {layers} | {e['params'] / 1000:.0f} k | {e['AI']:.1f} | {e['AD']:.2f} | {e['AG']:.1f} | "
+                     f"{e['FidIn']:.3f} | {e['MM']:.3f} | {e['SISDR_gain']:+.1f} dB | {e['IoU']:.3f} | "
+                     f"{e['IoU_at_0.5']:.3f} | {e['retrain_control']:.2f} | {e['model_randomisation']:.2f} |")
+    return "\n".join(lines)
+
+
+# Tables of experiments kept beside the demo's summary: name -> (JSON file from the repository root, renderer)
+EXPERIMENTS = {"lmac-layers": ("docs/experiments/lmac_decoder_layers.json", lmac_layers_table)}
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def render(text, summary, root=ROOT):
+    """``text`` with every known ``demo_tables`` block rewritten from ``summary`` (or, for an experiment's block,
+    from its JSON under ``root``); unknown names are an error."""
     def replace(match):
         name = match["name"]
+        if name in EXPERIMENTS:
+            path, renderer = EXPERIMENTS[name]
+            with open(os.path.join(root, path), encoding="utf-8") as handle:
+                return f"{match.group(1)}{renderer(json.load(handle))}\n{match.group(4)}"
         if name not in TABLES:
-            raise KeyError(f"unknown demo table {name!r}; known: {sorted(TABLES)}")
+            raise KeyError(f"unknown demo table {name!r}; known: {sorted(TABLES) + sorted(EXPERIMENTS)}")
         return f"{match.group(1)}{TABLES[name](summary)}\n{match.group(4)}"
 
     return BLOCK.sub(replace, text)
