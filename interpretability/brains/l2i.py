@@ -102,8 +102,8 @@ class L2IBrain(InterpreterBrain):
     Faithfulness of the components. The explanation's mask is the selected components' share of the input, so
     removing them (:func:`~interpretability.interpreters.l2i.remove_components`) is exactly the masked-out input
     of the shared metrics: the shared ``FF`` / ``FF_median`` are L2I's ``f_c(x) - f_c(x minus the selected
-    components)``. ``FF_random`` / ``FF_median_random`` remove randomly chosen other components (among those active
-    in the clip) instead, as many as it takes to remove at least as much energy
+    components)``. ``FF_random`` / ``FF_median_random`` remove randomly chosen components active in the clip instead,
+    as many as it takes to remove at least as much energy
     (:func:`~interpretability.interpreters.l2i.energy_matched_components`); ``removed_mask_mean`` /
     ``random_removed_mask_mean`` and ``removed_energy`` / ``random_removed_energy`` (share of the input's energy)
     show how much each removes.

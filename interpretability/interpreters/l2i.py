@@ -239,19 +239,20 @@ def energy_matched_components(magnitude, dictionary, activations, selected, gene
                               mask_domain="linear", eps=1e-6):
     """The random control of component removal, matched by removed energy.
 
-    Per row, the components that are not ``selected`` are drawn in a random order (with ``generator``, CPU) among
-    ``candidates`` (bool ``[B, K]``, e.g. those active in the clip; default all) and added one at a time until the
-    energy their removal takes out (:func:`removed_energy`) reaches what removing the ``selected`` ones takes out.
-    The control therefore removes at least as much of the input as the explanation (all candidates when even they
-    remove less), so a higher faithfulness of the explanation cannot come from removing more. Rows with nothing
-    selected get an empty control.
+    Per row, the ``candidates`` (bool ``[B, K]``, e.g. the components active in the clip; default all) are drawn in
+    a random order (with ``generator``, CPU) and added one at a time until the energy their removal takes out
+    (:func:`removed_energy`) reaches what removing the ``selected`` ones takes out. The control therefore removes
+    at least as much of the input as the explanation, so a higher faithfulness of the explanation cannot come from
+    removing more. The draw includes the selected components: L2I often selects the components that hold most of
+    the clip's energy, and the other components alone could then not remove as much (a control limited to them
+    would remove less and flatter the explanation). Rows with nothing selected get an empty control.
 
     ``magnitude`` ``[B, T, F]``, ``dictionary`` ``[F, K]``, ``activations`` ``[B, K, T]``, ``selected`` ``[B, K]``
-    bool. Returns ``[B, K]`` bool, disjoint from ``selected``.
+    bool. Returns ``[B, K]`` bool.
     """
     rows, n_components = selected.shape
     selected = selected.bool()
-    allowed = ~selected if candidates is None else candidates.bool() & ~selected
+    allowed = torch.ones_like(selected) if candidates is None else candidates.bool() | selected
     keys = torch.rand(rows, n_components, generator=generator).to(magnitude.device)
     order = keys.masked_fill(~allowed, 2.0).argsort(dim=1)
     target = removed_energy(magnitude, dictionary, activations, selected, mask_domain, eps)
@@ -266,7 +267,7 @@ def energy_matched_components(magnitude, dictionary, activations, selected, gene
             control[row, component] = True
             mask = (part / full).clamp(0.0, 1.0).T  # [T, F]
             taken = magnitude[row] - apply_mask(magnitude[row], 1.0 - mask, mask_domain)
-            if taken.pow(2).sum() >= target[row]:
+            if taken.pow(2).sum() >= target[row] * (1 - 1e-6):
                 break
     return control
 
