@@ -103,21 +103,9 @@ def check_output_folder(hparams, hparams_file, overrides):
     if os.path.isdir(save_folder):
         require_writable(save_folder)
     previous = os.path.join(output_folder, "hyperparams.yaml")
-    if not os.path.isfile(previous):
-        return
     outputs = earlier_outputs(output_folder, save_folder, hparams.get("train_log"))
-    if not outputs:
-        return
-    try:
-        with open(previous, encoding="utf-8") as handle:
-            before = _plain_yaml(handle.read())
-        with open(hparams_file, encoding="utf-8") as handle:
-            now = _plain_yaml(resolve_references(handle, overrides).getvalue())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        logger.warning("%s: cannot compare with the hparams of the run there (%s)", previous, err)
-        before = now = None
-    if before is not None:
-        changes = hparams_changes(before, now)
+    if outputs and os.path.isfile(previous):
+        changes = _changes_since(previous, hparams_file, overrides)
         if changes:
             shown = "; ".join(f"{key}: {_short(old)} -> {_short(new)}" for key, old, new in changes[:4])
             more = f"; and {len(changes) - 4} more" if len(changes) > 4 else ""
@@ -125,6 +113,20 @@ def check_output_folder(hparams, hparams_file, overrides):
                 f"{output_folder}: holds {', '.join(outputs[:3])} of a run with other hparams ({shown}{more}); "
                 f"pass another --output_folder, or that run's values to resume it")
     check_checkpoints(save_folder)
+
+
+def _changes_since(previous, hparams_file, overrides):
+    """:func:`hparams_changes` between the hparams SpeechBrain saved in ``previous`` and this run's (resolved as
+    SpeechBrain will save them); [] with a warning when the saved file cannot be read."""
+    try:
+        with open(previous, encoding="utf-8") as handle:
+            before = _plain_yaml(handle.read())
+        with open(hparams_file, encoding="utf-8") as handle:
+            now = _plain_yaml(resolve_references(handle, overrides).getvalue())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        logger.warning("%s: cannot compare with the hparams of the run there (%s)", previous, err)
+        return []
+    return hparams_changes(before, now)
 
 
 def require_writable(folder):
