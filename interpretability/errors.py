@@ -19,3 +19,7 @@ class AudioError(InputError):
 
 class CheckpointError(InputError):
     """A checkpoint does not belong to the model it is loaded into."""
+
+
+class OutputError(InputError):
+    """An output folder a run cannot use: not writable, or holding the checkpoints and results of another run."""

@@ -62,35 +62,103 @@ def interpreter_folder(path):
                           f"{os.path.join(path, 'interpreter')})")
 
 
+def read_interpreter_description(folder):
+    """The ``hyperparams.yaml`` of an interpreter folder as a dict; CheckpointError naming it when it is missing,
+    unreadable or names no method."""
+    path = os.path.join(folder, HPARAMS_FILE)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: interpreter description not found (an interpreter folder holds "
+                              f"{HPARAMS_FILE}, {DECODER_FILE} and {CLASSIFIER_FOLDER}/)")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            description = yaml.safe_load(handle)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"{path}: unreadable interpreter description ({reason})") from None
+    if not isinstance(description, dict) or not isinstance(description.get("decoder"), dict):
+        raise CheckpointError(f"{path}: not an interpreter description (no 'decoder' settings in it)")
+    return description
+
+
 def load_decoder(folder, device="cpu"):
     """Load the L-MAC decoder of an interpreter folder; returns ``(decoder, description)``."""
+    from interpretability.classifiers.io import read_checkpoint
     from interpretability.interpreters.lmac import LMACDecoder
 
     folder = interpreter_folder(folder)
-    with open(os.path.join(folder, HPARAMS_FILE), encoding="utf-8") as handle:
-        description = yaml.safe_load(handle) or {}
+    description = read_interpreter_description(folder)
     if description.get("method") not in ("lmac", "lmac_ft"):
         raise CheckpointError(f"{os.path.join(folder, HPARAMS_FILE)}: not an L-MAC interpreter "
                               f"(method {description.get('method')!r})")
-    decoder = LMACDecoder(**description["decoder"])
-    path = os.path.join(folder, DECODER_FILE)
     try:
-        decoder.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except RuntimeError as err:
+        decoder = LMACDecoder(**description["decoder"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{os.path.join(folder, HPARAMS_FILE)}: cannot build the decoder it describes "
+                              f"({err})") from None
+    path = os.path.join(folder, DECODER_FILE)
+    state = read_checkpoint(path)
+    try:
+        decoder.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
         raise CheckpointError(f"{path}: checkpoint does not match the decoder in {HPARAMS_FILE} "
-                              f"({str(err).splitlines()[0]})") from None
+                              f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
     return decoder.to(device).eval(), description
 
 
 def load_interpreter(folder, device="cpu"):
     """``(interpreter, description)`` of an interpreter folder, whatever its method: an L-MAC / L-MAC FT decoder
-    (:func:`load_decoder`) or an L2I interpreter; both give masks through ``mask(hidden, n_frames, classes)``."""
+    (:func:`load_decoder`) or an L2I interpreter; both give masks through ``mask(hidden, n_frames, classes)``.
+    A missing or damaged description or checkpoint raises CheckpointError naming the file."""
+    from interpretability.classifiers.io import read_checkpoint
     from interpretability.interpreters.l2i import load_l2i
 
     folder = interpreter_folder(folder)
-    with open(os.path.join(folder, HPARAMS_FILE), encoding="utf-8") as handle:
-        method = (yaml.safe_load(handle) or {}).get("method")
-    return (load_l2i if method == "l2i" else load_decoder)(folder, device)
+    method = read_interpreter_description(folder).get("method")
+    if method == "l2i":
+        read_checkpoint(os.path.join(folder, DECODER_FILE))  # a damaged file: one line here, not a traceback there
+        return load_l2i(folder, device)
+    return load_decoder(folder, device)
+
+
+def interpreter_reads(interpreter):
+    """``{layer: channels}`` of the classifier's hidden maps an interpreter reads (L-MAC decoder or L2I's Psi)."""
+    for module in (interpreter, getattr(interpreter, "psi", None)):
+        channels = getattr(module, "layer_channels", None)
+        if channels:
+            return dict(channels)
+    return {}
+
+
+@torch.no_grad()
+def classifier_layer_channels(classifier, seconds=2.0):
+    """``{layer: channels}`` of a classifier's interpretable hidden maps (one forward pass on silence)."""
+    config = STFTConfig()
+    frames = config.num_frames(int(seconds * config.sample_rate))
+    was_training = classifier.training
+    device = next(classifier.parameters()).device
+    _, hidden = classifier.eval().forward_with_hidden(torch.zeros(1, frames, config.n_freqs, device=device))
+    classifier.train(was_training)
+    return {name: int(h.shape[1]) for name, h in hidden.items()}
+
+
+def check_interpreter_fits(interpreter, classifier, folder, classifier_name, clip_seconds=None):
+    """CheckpointError naming the interpreter folder when it reads hidden layers the classifier does not have (or
+    of another width), or has one mask per class for another number of classes."""
+    reads = interpreter_reads(interpreter)
+    try:
+        has = classifier_layer_channels(classifier, float(clip_seconds or 2.0))
+    except RuntimeError as err:  # a classifier that rejects this input length: the load itself will tell
+        logger.debug("layer check skipped: %s", err)
+        return
+    wrong = {name: width for name, width in reads.items() if has.get(name) != width}
+    if wrong:
+        raise CheckpointError(f"{folder}: its interpreter reads layers {reads} but the classifier in {classifier_name} "
+                              f"has {has}: it was trained for another classifier")
+    n_masks = int(getattr(interpreter, "config", {}).get("n_masks", 1) or 1)
+    if n_masks > 1 and n_masks != classifier.n_classes:
+        raise CheckpointError(f"{folder}: its decoder has one mask per class for {n_masks} classes but the classifier "
+                              f"in {classifier_name} has {classifier.n_classes}: it was trained for another "
+                              f"classifier")
 
 
 def window_starts(n, clip, overlap=0.5, hop=STFTConfig().hop_length):
@@ -131,7 +199,13 @@ class Explainer:
         """Load from an interpreter folder (or the output folder holding ``interpreter/``)."""
         folder = interpreter_folder(source)
         decoder, description = load_interpreter(folder, device)
-        classifier, classifier_description = load_classifier(os.path.join(folder, CLASSIFIER_FOLDER), device=device)
+        classifier_folder = os.path.join(folder, CLASSIFIER_FOLDER)
+        if not os.path.isdir(classifier_folder):
+            raise CheckpointError(f"{classifier_folder}: missing; an interpreter folder holds a copy of the classifier "
+                                  f"it explains (train_lmac.py / train_l2i.py write it)")
+        classifier, classifier_description = load_classifier(classifier_folder, device=device)
+        check_interpreter_fits(decoder, classifier, folder, classifier_folder,
+                               classifier_description.get("clip_seconds"))
         return cls(classifier, decoder, classifier_description["classes"], description.get("mask_domain", "linear"),
                    device, clip_seconds=classifier_description.get("clip_seconds"))
 

@@ -7,6 +7,7 @@ two files in a Hugging Face repository make it loadable by hub id, through Speec
 """
 import logging
 import os
+import re
 import tempfile
 
 import torch
@@ -40,10 +41,16 @@ def is_exported_folder(folder):
     return any(line.startswith("architecture:") for line in head.splitlines())
 
 
-def hub_fetch(filename, source, savedir):
-    """SpeechBrain's ``fetch`` of one hub file; CheckpointError in one line when it cannot be fetched (offline)."""
-    from interpretability.errors import CheckpointError
+# a Hugging Face repository id: "name" or "namespace/name"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
+
+def hub_fetch(filename, source, savedir):
+    """SpeechBrain's ``fetch`` of one hub file; CheckpointError in one line when it cannot be fetched (offline), or
+    at once when ``source`` cannot be a hub id (a path: ``/abs/folder``, ``./run``, ``a/b/c``) and is not there."""
+    if not HUB_ID.match(str(source)) or str(source).endswith((".pth", ".pt", ".ckpt")):
+        raise CheckpointError(f"{source}: no such folder or file (a classifier is an exported folder, a SpeechBrain "
+                              f"CNN14 folder, a PANNs .pth file or a Hugging Face id 'namespace/name')")
     try:
         return fetch(filename, source=source, savedir=savedir)
     except Exception as err:  # huggingface_hub / requests raise many types; all mean "not fetched"
@@ -70,13 +77,31 @@ def export_classifier(model, folder, classes, clip_seconds, sample_rate=16000, e
     return folder
 
 
+def read_checkpoint(path):
+    """``torch.load`` of a checkpoint file (weights only, on the CPU); CheckpointError naming the file when it is
+    missing, empty, truncated or not a torch file."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"{path}: checkpoint is empty (0 bytes; an interrupted copy or save?)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a damaged file
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0].rstrip(".")[:160]
+        raise CheckpointError(f"{path}: unreadable checkpoint, truncated or not a torch file "
+                              f"({type(err).__name__}: {reason})") from None
+
+
 def _read_description(path):
     try:
         with open(path, encoding="utf-8") as handle:
             description = yaml.safe_load(handle)
     except (OSError, yaml.YAMLError) as err:
         raise CheckpointError(f"{path}: cannot read classifier description ({err})") from None
-    missing = [k for k in ("architecture", "n_classes", "classes") if k not in (description or {})]
+    if not isinstance(description, dict):
+        raise CheckpointError(f"{path}: not a classifier description (a YAML mapping with architecture, n_classes, "
+                              f"classes)")
+    missing = [k for k in ("architecture", "n_classes", "classes") if k not in description]
     if missing:
         raise CheckpointError(f"{path}: not a classifier description (missing {', '.join(missing)})")
     return description
@@ -118,10 +143,7 @@ def load_classifier(source, savedir=None, device="cpu"):
         if os.path.isdir(source):
             if not os.path.isfile(checkpoint):
                 raise CheckpointError(f"{checkpoint}: model checkpoint not found")
-            try:
-                state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            except Exception as err:
-                raise CheckpointError(f"{checkpoint}: unreadable checkpoint ({err})") from None
+            state = read_checkpoint(checkpoint)
             if not isinstance(state, dict):
                 raise CheckpointError(f"{checkpoint}: not a state dict")
             model.load_state_dict(state)
@@ -132,8 +154,8 @@ def load_classifier(source, savedir=None, device="cpu"):
             pretrainer.collect_files()
             pretrainer.load_collected()
     except RuntimeError as err:
-        lines = [line.strip() for line in str(err).strip().splitlines()]
-        detail = "; ".join(lines[1:4]) or lines[0]
+        lines = [line.strip().rstrip(".") for line in str(err).strip().splitlines()]
+        detail = "; ".join(lines[1:3]) or lines[0]
         raise CheckpointError(
             f"{checkpoint}: checkpoint does not match the {description['architecture']} classifier "
             f"described in {HPARAMS_FILE} ({detail})"

@@ -46,7 +46,10 @@ def prepare_esc50(data_folder, save_folder, train_folds=(1, 2, 3), valid_folds=(
 
     ``duration`` and ``sample_rate`` come from the file header; they are null when ``check_audio`` is False
     (then only the existence of each file is checked). ``classes.json`` lists the category names by target.
-    Clips of folds in none of the three splits are left out.
+    Clips of folds in none of the three splits are left out. The CSV may have a byte-order mark and CRLF line
+    ends; a row repeating an earlier one cell for cell is dropped with a warning, two different rows of one clip
+    are a DataError. Files in ``audio/`` that no row names (a ``README.txt``, ``.DS_Store``) are never read; a
+    row naming a file that is missing or not audio is a DataError / AudioError naming the file and the line.
 
     Preparation is skipped when the outputs exist and ``prepare_opts.json`` records the same options;
     ``skip_prep`` skips it always (DataError if the manifests are missing).
@@ -85,6 +88,7 @@ def prepare_esc50(data_folder, save_folder, train_folds=(1, 2, 3), valid_folds=(
 
     mf.require_folder(root)
     _, rows = mf.read_csv(csv_path, REQUIRED_COLUMNS)
+    rows = mf.drop_duplicate_rows(csv_path, rows)
     audio_folder = os.path.join(root, "audio")
     mf.require_folder(audio_folder, "audio folder")
     ground_truth = mf.load_ground_truth(root)

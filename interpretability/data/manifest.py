@@ -45,8 +45,9 @@ def read_csv(path, required_columns=()):
     Returns
     -------
     (fieldnames, rows) where ``rows`` is a list of ``(line_number, {column: value})``; the line number is
-    the one an editor shows (header = line 1). Raises DataError when the file is missing, unreadable,
-    empty, or lacks one of ``required_columns``.
+    the one an editor shows (header = line 1). A UTF-8 byte-order mark, CRLF line ends and blank lines are
+    accepted. Raises DataError when the file is missing, unreadable, empty, lacks one of ``required_columns``,
+    names a column twice, or has a row with more cells than the header.
     """
     require_file(path)
     try:
@@ -56,15 +57,43 @@ def read_csv(path, required_columns=()):
             reader.fieldnames = fieldnames
             rows = []
             for row in reader:
+                if None in row:  # DictReader files cells past the header's under None
+                    raise DataError(f"{path}, line {reader.line_num}: {len(fieldnames) + len(row[None])} cells but "
+                                    f"the header has {len(fieldnames)} columns (an unquoted comma in a value?)")
                 rows.append((reader.line_num, row))
     except (UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"{path}: not a readable CSV file ({err})") from None
     if not fieldnames:
         raise DataError(f"{path}: CSV file is empty (no header line)")
+    repeated = sorted({name for name in fieldnames if name and fieldnames.count(name) > 1})
+    if repeated:
+        raise DataError(f"{path}: column '{repeated[0]}' appears twice in the header")
     for column in required_columns:
         if column not in fieldnames:
             raise DataError(f"{path}: required column '{column}' missing (header has: {', '.join(fieldnames)})")
     return fieldnames, rows
+
+
+def drop_duplicate_rows(path, rows):
+    """``rows`` without the rows that repeat an earlier row cell for cell (stripped), with one warning.
+
+    A repeated row (a file concatenated twice, a merge that kept both sides) says nothing the first one did not,
+    so it is dropped rather than refused; two rows of the same clip that differ are left for the caller to
+    refuse, since only the user knows which one is right.
+    """
+    first_line, kept, repeats = {}, [], []
+    for line, row in rows:
+        key = tuple((column, (value or "").strip()) for column, value in row.items())
+        if key in first_line:
+            repeats.append((line, first_line[key]))
+            continue
+        first_line[key] = line
+        kept.append((line, row))
+    if repeats:
+        shown = ", ".join(f"line {line} repeats line {first}" for line, first in repeats[:3])
+        more = f" and {len(repeats) - 3} more" if len(repeats) > 3 else ""
+        logger.warning("%s: %d duplicate row(s) ignored (%s%s)", path, len(repeats), shown, more)
+    return kept
 
 
 def cell(path, line, row, column):

@@ -47,7 +47,8 @@ def coarse_columns(csv_path, fieldnames):
 
 
 def find_audio(root):
-    """Scan the audio folders once: ``({file name: absolute path}, version)``.
+    """Scan the audio folders once: ``({audio file name: absolute path}, version, folders scanned,
+    {other file name: absolute path})``.
 
     v2.3 keeps audio in ``audio*`` shards, v1 in ``train/`` and ``validate/`` (and ``test/``) subfolders.
     """
@@ -57,14 +58,15 @@ def find_audio(root):
         and (name.startswith("audio") and name != "audio_clean" or name in ("train", "validate", "test"))
     )
     version = "2.3" if any(name.startswith("audio") for name in candidates) else "1"
-    located = {}
+    located, others = {}, {}
     for folder in candidates:
         for dirpath, dirnames, filenames in os.walk(os.path.join(root, folder)):
             dirnames.sort()
             for filename in sorted(filenames):
-                if filename.lower().endswith(AUDIO_SUFFIXES) and filename not in located:
-                    located[filename] = os.path.abspath(os.path.join(dirpath, filename))
-    return located, version, candidates
+                found = located if filename.lower().endswith(AUDIO_SUFFIXES) else others
+                found.setdefault(filename, os.path.abspath(os.path.join(dirpath, filename)))
+    # a file of another type is only ever named in an error: annotations.csv naming it is a mistake
+    return located, version, candidates, others
 
 
 def _presence(csv_path, line, row, column):
@@ -103,8 +105,11 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
     uses its annotator 0 row, or is fully masked (with a warning) if it has none. Validate / test targets: the
     ``annotator_id == 0`` row (DataError when a clip lacks it). When the test split has no rows at all (the v1
     layout has no test split), a warning is logged and the validate clips are used as the test set too.
-    ``classes.json`` holds the coarse class names in column order. ``duration`` / ``sample_rate`` come from the
-    header (null when ``check_audio`` is False). Skipping and ``download`` (v2.3 from Zenodo) as in
+    A split whose presence values are all -1 is a DataError (nothing to train on or score); a clip without any
+    positive label is kept (a negative of every class), and classes without a positive clip in a split are named in
+    a warning. Rows repeating an earlier row cell for cell are dropped with a warning; a row naming a file of the
+    audio folders that is not audio is a DataError. ``classes.json`` holds the coarse class names in column order.
+    ``duration`` / ``sample_rate`` come from the header (null when ``check_audio`` is False). Skipping and ``download`` (v2.3 from Zenodo) as in
     :func:`interpretability.data.esc50.prepare_esc50`.
 
     Returns
@@ -132,6 +137,7 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
 
     mf.require_folder(root)
     fieldnames, rows = mf.read_csv(csv_path, REQUIRED_COLUMNS)
+    rows = mf.drop_duplicate_rows(csv_path, rows)
     columns = coarse_columns(csv_path, fieldnames)
     classes = [class_name for _, class_name in columns]
     ground_truth = mf.load_ground_truth(root)
@@ -165,7 +171,7 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
         if not split_has_rows[split]:
             raise DataError(f"{csv_path}: no row in split '{split_names[split]}' (column 'split')")
 
-    located, version, audio_folders = find_audio(root)
+    located, version, audio_folders, not_audio = find_audio(root)
     logger.info("SONYC-UST layout v%s, %d audio files in %s", version, len(located), ", ".join(audio_folders))
     manifests = {split: {} for split in mf.SPLITS}
     seen, unlabelled = {}, 0
@@ -193,6 +199,9 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
             )
         clip_id = mf.stem_id(csv_path, line, filename, seen)
         wav = located.get(os.path.basename(filename))
+        if wav is None and os.path.basename(filename) in not_audio:
+            raise DataError(f"{csv_path}, line {line}: {not_audio[os.path.basename(filename)]} is not an audio file "
+                            f"(expected one of {', '.join(AUDIO_SUFFIXES)})")
         if wav is None:
             raise DataError(
                 f"{csv_path}, line {line}: audio file not found: {filename} "
@@ -213,4 +222,27 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
                        csv_path, unlabelled)
     if use_valid_as_test:
         manifests["test"] = dict(manifests["valid"])
+    for split in ("train", "valid") if use_valid_as_test else mf.SPLITS:
+        _check_labels(csv_path, split_names[split], manifests[split], classes, training=split == "train")
     return mf.write_preparation(save_folder, manifests, classes, opts)
+
+
+def _check_labels(csv_path, split_name, manifest, classes, training):
+    """DataError when no (clip, class) of a split is annotated (every presence -1: nothing to learn or score);
+    a warning for the classes without a positive clip there (nothing to learn; AUPRC 0 by the DCASE convention)
+    and for the clips without any positive label (kept: "none of these sounds" is a valid label)."""
+    if not manifest:
+        return
+    if not any(any(entry["target_mask"]) for entry in manifest.values()):
+        raise DataError(f"{csv_path}: every presence value of the '{split_name}' clips is -1 (not annotated): "
+                        f"there is nothing to train on or score there")
+    absent = [name for k, name in enumerate(classes)
+              if not any(entry["targets"][k] == 1.0 for entry in manifest.values())]
+    if absent:
+        consequence = ("the classifier cannot learn them" if training
+                       else "their AUPRC there is 0 (DCASE convention)")
+        logger.warning("%s: no '%s' clip is labelled %s: %s", csv_path, split_name, ", ".join(absent), consequence)
+    empty = sum(1 for entry in manifest.values() if not entry["labels"])
+    if empty:
+        logger.info("%s: %d of %d '%s' clips have no positive label (kept as negatives of every class)",
+                    csv_path, empty, len(manifest), split_name)

@@ -41,7 +41,7 @@ def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_p
 
     ``duration`` and ``sample_rate`` come from the file header (null when ``check_audio`` is False, when only
     the existence of each file is checked). ``classes.json`` lists the class names by classID.
-    Skipping and ``download`` as in :func:`interpretability.data.esc50.prepare_esc50`.
+    Skipping, ``download`` and the handling of odd metadata as in :func:`interpretability.data.esc50.prepare_esc50`.
 
     Returns
     -------
@@ -77,6 +77,7 @@ def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_p
 
     mf.require_folder(root)
     _, rows = mf.read_csv(csv_path, REQUIRED_COLUMNS)
+    rows = mf.drop_duplicate_rows(csv_path, rows)
     audio_folder = os.path.join(root, "audio")
     mf.require_folder(audio_folder, "audio folder")
     ground_truth = mf.load_ground_truth(root)

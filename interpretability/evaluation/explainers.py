@@ -11,7 +11,8 @@ import torch
 
 from interpretability.classifiers.io import load_classifier
 from interpretability.errors import CheckpointError
-from interpretability.inference import CLASSIFIER_FOLDER, interpreter_folder, load_interpreter
+from interpretability.inference import (CLASSIFIER_FOLDER, check_interpreter_fits, interpreter_folder,
+                                        load_interpreter)
 
 
 class TrainedExplainer:
@@ -68,7 +69,7 @@ def check_same_classifier(classifier, source, folder):
     """Raise :class:`CheckpointError` unless the classifier saved in an interpreter ``folder`` is ``classifier``
     (the interpreter explains the classifier it was trained on, nothing else)."""
     saved_folder = os.path.join(folder, CLASSIFIER_FOLDER)
-    if not os.path.isdir(saved_folder):
+    if not os.path.isdir(saved_folder):  # no copy to compare with: load_trained_explainer still checks the layers
         return
     saved, _ = load_classifier(saved_folder)
     mine, theirs = classifier.state_dict(), saved.state_dict()
@@ -85,5 +86,6 @@ def load_trained_explainer(folder, classifier, classifier_source, device="cpu"):
     folder = interpreter_folder(folder)
     check_same_classifier(classifier, classifier_source, folder)
     interpreter, description = load_interpreter(folder, device)
+    check_interpreter_fits(interpreter, classifier, folder, classifier_source)
     domain = description.get("mask_domain", "linear")
     return TrainedExplainer(interpreter, domain, description), description.get("method", "lmac"), domain
