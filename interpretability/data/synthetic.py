@@ -816,6 +816,9 @@ HARD_CLIPS_PER_CLASS = 12  # mean clips per class (the set holds clips_per_class
 HARD_DOMINANT_SHARE = 0.5  # the first class's share of the set ...
 HARD_ZIPF_EXPONENT = 0.5  # ... the others' sizes fall as 1 / rank^exponent
 HARD_MIN_CLIPS = ESC50_FOLDS  # every class in every fold: the fold of clip j of class k is (j + k) % 5 + 1
+# Measured (seed 0, 12 clips per class, 2 s; compact CNN 0.84 test accuracy): out of domain L-MAC trails GradCAM
+# as on the small real set. At -3..9 dB with distractors 3-9 dB below, the classifier drops to 0.76 but every method
+# collapses out of domain (GradCAM AI 4 % in the mixture), which no longer looks like the real set.
 HARD_SNR_DB_RANGE = (0.0, 12.0)
 HARD_DISTRACTOR_PROB = 0.5
 HARD_DISTRACTOR_DB_BELOW = (4.0, 10.0)
