@@ -127,6 +127,10 @@ def train_lmac(hparams, run_opts, manifests):
 
     classifier, classifier_source = load_explained_classifier(hparams, manifests)
     if hparams.get("pretrained_interpreter"):
+        from interpretability.evaluation.explainers import check_same_classifier
+        from interpretability.inference import interpreter_folder
+
+        check_same_classifier(classifier, classifier_source, interpreter_folder(hparams["pretrained_interpreter"]))
         decoder, description = load_decoder(hparams["pretrained_interpreter"])
         reads = dict(description["decoder"].get("layer_channels") or {})
         channels = layer_channels(classifier, hparams["clip_seconds"])

@@ -182,8 +182,8 @@ def test_explain_command_with_a_truncated_decoder(folders, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_recipe_with_an_interpreter_of_another_classifier(folders, tmp_path):
-    """evaluate.py with --pretrained_interpreter trained on A and --pretrained_classifier B."""
+def _data_with_the_classes(tmp_path):
+    """A tiny synthetic set whose classes carry the exported classifiers' names."""
     from interpretability.data.synthetic import generate_dataset
 
     data = tmp_path / "data"
@@ -195,6 +195,12 @@ def test_recipe_with_an_interpreter_of_another_classifier(folders, tmp_path):
     for new, old in zip(CLASSES, ("pure_tone", "rising_chirp", "falling_chirp")):
         text = text.replace(f",{old},", f",{new},")
     csv_path.write_text(text)
+    return data
+
+
+def test_recipe_with_an_interpreter_of_another_classifier(folders, tmp_path):
+    """evaluate.py with --pretrained_interpreter trained on A and --pretrained_classifier B."""
+    data = _data_with_the_classes(tmp_path)
     interpreter = folders[1]["lmac"]
     result = run_cli(["evaluate.py", "hparams/evaluate_cnn6.yaml", f"--data_folder={data}",
                       f"--output_folder={tmp_path / 'out'}", f"--pretrained_classifier={folders[1]['B']}",
@@ -203,3 +209,16 @@ def test_recipe_with_an_interpreter_of_another_classifier(folders, tmp_path):
                      cwd=ROOT / "recipes" / "ESC50")
     one_line_error(result, f"{interpreter}: this interpreter was trained on the classifier in {interpreter}/classifier"
                            f", not on")
+
+
+def test_fine_tuning_a_decoder_of_another_classifier(folders, tmp_path):
+    """L-MAC FT (train_lmac.py --pretrained_interpreter) from a decoder trained on A, explaining B (same
+    architecture): refused before any training, not silently fine-tuned onto another model."""
+    data = _data_with_the_classes(tmp_path)
+    interpreter = folders[1]["lmac"]
+    result = run_cli(["train_lmac.py", "hparams/lmac_cnn6_ft.yaml", f"--data_folder={data}",
+                      f"--output_folder={tmp_path / 'ft'}", f"--pretrained_classifier={folders[1]['B']}",
+                      f"--pretrained_interpreter={interpreter}", "--download=False", "--clip_seconds=0.5"],
+                     cwd=ROOT / "recipes" / "ESC50")
+    one_line_error(result, "this interpreter was trained on the classifier in", ", not on")
+    assert not (tmp_path / "ft" / "test_metrics.json").exists()

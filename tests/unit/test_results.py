@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -31,3 +32,16 @@ def test_summarize_runs_mean_and_sample_std(tmp_path):
     assert summary["acc"]["mean"] == pytest.approx(0.8)
     assert summary["acc"]["std"] == pytest.approx(0.1)  # sqrt(((-.1)^2 + 0 + .1^2) / 2)
     assert list(summary["acc"]["runs"].values()) == [0.7, 0.8, 0.9]
+
+
+def test_result_files_are_ordinary_files(tmp_path):
+    import stat
+
+    from interpretability.results import atomic_write_json
+
+    path = tmp_path / "m.json"
+    atomic_write_json(str(path), {"a": 1})
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
