@@ -241,9 +241,10 @@ def energy_matched_components(magnitude, dictionary, activations, selected, gene
 
     Per row, the ``candidates`` (bool ``[B, K]``, e.g. the components active in the clip; default all) are drawn in
     a random order (with ``generator``, CPU) and added one at a time until the energy their removal takes out
-    (:func:`removed_energy`) reaches what removing the ``selected`` ones takes out. The control therefore removes
-    at least as much of the input as the explanation, so a higher faithfulness of the explanation cannot come from
-    removing more. The draw includes the selected components: L2I often selects the components that hold most of
+    (:func:`removed_energy`) reaches what removing the ``selected`` ones takes out; of the last two prefixes, the
+    one whose energy is closer to that is kept. The control therefore removes about as much of the input as the
+    explanation, so a higher faithfulness of the explanation cannot come from removing more (or less). The draw
+    includes the selected components: L2I often selects the components that hold most of
     the clip's energy, and the other components alone could then not remove as much (a control limited to them
     would remove less and flatter the explanation). Rows with nothing selected get an empty control.
 
@@ -262,13 +263,18 @@ def energy_matched_components(magnitude, dictionary, activations, selected, gene
             continue
         full = dictionary @ activations[row] + eps  # [F, T]
         part = torch.zeros_like(full)
+        previous = 0.0
         for component in order[row, :int(allowed[row].sum())].tolist():
             part = part + torch.outer(dictionary[:, component], activations[row, component])
             control[row, component] = True
             mask = (part / full).clamp(0.0, 1.0).T  # [T, F]
-            taken = magnitude[row] - apply_mask(magnitude[row], 1.0 - mask, mask_domain)
-            if taken.pow(2).sum() >= target[row] * (1 - 1e-6):
+            energy = float((magnitude[row] - apply_mask(magnitude[row], 1.0 - mask, mask_domain)).pow(2).sum())
+            if energy >= float(target[row]) * (1 - 1e-6):
+                # the prefix whose energy is closest to the target (at least one component)
+                if control[row].sum() > 1 and float(target[row]) - previous < energy - float(target[row]):
+                    control[row, component] = False
                 break
+            previous = energy
     return control
 
 
