@@ -236,6 +236,7 @@ def removed_energy(magnitude, dictionary, activations, removed, mask_domain="lin
 
 
 MATCHED_BY = ("energy", "area")
+PREFIX_BLOCK = 8  # prefixes of the random control's draw evaluated together
 
 
 def matched_random_components(magnitude, dictionary, activations, selected, generator, candidates=None,
@@ -260,10 +261,11 @@ def matched_random_components(magnitude, dictionary, activations, selected, gene
     selected = selected.bool()
     allowed = torch.ones_like(selected) if candidates is None else candidates.bool() | selected
 
-    def amount(row, mask):  # what removing ``mask`` [T, F] from the row's input takes out
+    def amounts(row, masks):  # what removing each of ``masks`` [n, T, F] from the row's input takes out, [n]
         if match == "area":
-            return float(mask.mean())
-        return float((magnitude[row] - apply_mask(magnitude[row], 1.0 - mask, mask_domain)).pow(2).sum())
+            return masks.flatten(1).mean(dim=1)
+        taken = magnitude[row] - apply_mask(magnitude[row], 1.0 - masks, mask_domain)
+        return taken.pow(2).flatten(1).sum(dim=1)
 
     keys = torch.rand(rows, n_components, generator=generator).to(magnitude.device)
     order = keys.masked_fill(~allowed, 2.0).argsort(dim=1)
@@ -272,19 +274,23 @@ def matched_random_components(magnitude, dictionary, activations, selected, gene
     for row in range(rows):
         if not selected[row].any():
             continue
-        target = amount(row, target_masks[row])
-        full = dictionary @ activations[row] + eps  # [F, T]
-        part = torch.zeros_like(full)
-        previous = 0.0
-        for component in order[row, :int(allowed[row].sum())].tolist():
-            part = part + torch.outer(dictionary[:, component], activations[row, component])
-            control[row, component] = True
-            current = amount(row, (part / full).clamp(0.0, 1.0).T)
-            if current >= target * (1 - 1e-6):
-                if control[row].sum() > 1 and target - previous < current - target:
-                    control[row, component] = False  # the shorter prefix is closer
+        target = float(amounts(row, target_masks[row:row + 1])[0])
+        drawn = order[row, :int(allowed[row].sum())]
+        full = (dictionary @ activations[row]).T + eps  # [T, F]
+        # the prefixes of the random order, a block of them at a time (most rows stop within the first block)
+        running, prefix, count = torch.zeros_like(full), [], len(drawn)
+        for start in range(0, len(drawn), PREFIX_BLOCK):
+            block = drawn[start:start + PREFIX_BLOCK]
+            parts = running + torch.einsum("fn,nt->ntf", dictionary[:, block], activations[row, block]).cumsum(dim=0)
+            running = parts[-1]
+            prefix += amounts(row, (parts / full).clamp(0.0, 1.0)).tolist()
+            reached = [i for i, value in enumerate(prefix) if value >= target * (1 - 1e-6)]
+            if reached:
+                count = reached[0] + 1
+                if count > 1 and target - prefix[count - 2] < prefix[count - 1] - target:
+                    count -= 1  # the shorter prefix is closer
                 break
-            previous = current
+        control[row, drawn[:count]] = True
     return control
 
 

@@ -242,12 +242,13 @@ def lmac_layers_table(entries):
     """The decoder-layers experiment (``benchmarks/lmac_decoder_layers.py``): faithfulness against the sanity check
     by retraining, one row per set of layers."""
     lines = ["| decoder reads | params | AI | AD | AG | Fid-In | MM | SI-SDR gain | IoU | IoU at 0.5 | retraining "
-             "control | model randomisation |", "| --- | " + " | ".join("---" for _ in range(11)) + " |"]
+             "control | model randomisation | data randomisation |", "| --- | " + " | ".join("---" for _ in range(12)) + " |"]
     for e in entries:
         layers = ", ".join(name.replace("conv_block", "block ") for name in e["layers"])
         lines.append(f"| {layers} | {e['params'] / 1000:.0f} k | {e['AI']:.1f} | {e['AD']:.2f} | {e['AG']:.1f} | "
                      f"{e['FidIn']:.3f} | {e['MM']:.3f} | {e['SISDR_gain']:+.1f} dB | {e['IoU']:.3f} | "
-                     f"{e['IoU_at_0.5']:.3f} | {e['retrain_control']:.2f} | {e['model_randomisation']:.2f} |")
+                     f"{e['IoU_at_0.5']:.3f} | {e['retrain_control']:.2f} | {e['model_randomisation']:.2f} | "
+                     f"{_fmt(e.get('data_randomisation'))} |")
     return "\n".join(lines)
 
 
