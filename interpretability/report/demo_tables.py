@@ -83,23 +83,24 @@ def stages_table(summary):
     return "\n".join(lines)
 
 
-def comparison_lead(comparison, methods=("lmac", "lmac_ft")):
-    """Whether L-MAC leads every gradient baseline on AI, AD and AG, condition by condition, in words."""
-    from interpretability.evaluation.tables import margins
+def comparison_lead(comparison, method="lmac"):
+    """Per condition, L-MAC against the best gradient baseline on each of AI, AD and AG, in words."""
+    from interpretability.evaluation.tables import FAITHFULNESS, margins
 
     table = margins(comparison)
     parts = []
     for condition, title in CONDITIONS:
-        if condition not in table:
-            continue
-        entry = table[condition].get("lmac")
+        entry = table.get(condition, {}).get(method)
         if entry is None:
             continue
-        state = "ahead of every baseline" if entry["ahead"] else "not ahead of every baseline"
-        best = entry["best_baseline"]["AI"]
         by_method = comparison[condition]
-        parts.append(f"{title}: L-MAC {state} on AI / AD / AG (AI {by_method['lmac']['AI']:.1f} vs "
-                     f"{by_method[best]['AI']:.1f} for {best})")
+        ahead = [k for k in FAITHFULNESS if entry[k] > 0]
+        behind = [k for k in FAITHFULNESS if entry[k] <= 0]
+        words = "L-MAC ahead of every baseline on AI, AD and AG" if not behind else (
+            f"L-MAC ahead on {', '.join(ahead) or 'none'}, not on " + ", ".join(
+                f"{k} ({by_method[method][k]:.1f} vs {by_method[entry['best_baseline'][k]][k]:.1f} for "
+                f"{entry['best_baseline'][k]})" for k in behind))
+        parts.append(f"{title}: {words}")
     return "; ".join(parts)
 
 
