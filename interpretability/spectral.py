@@ -1,4 +1,4 @@
-"""The front end shared by every method (METHODS.md, "Common front end").
+"""The front end shared by every method (docs/methods.md, "Front end").
 
 STFT magnitude and phase on the linear grid ``[batch, time, freq]`` (time first), the classifier's
 ``log1p(mel80(|X|))`` input, masking in the linear or log1p domain, and inverse STFT with the input's

@@ -1,4 +1,4 @@
-"""Gradient baselines of the L-MAC paper's comparison, through captum (METHODS.md, "Baselines").
+"""Gradient baselines of the L-MAC paper's comparison, through captum (docs/methods.md, "Gradient baselines").
 
 Each method turns a captum attribution of the classifier's decision into a mask on the same grid as the trained
 interpreters' (the linear STFT grid ``[R, T, F]``), so that

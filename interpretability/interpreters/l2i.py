@@ -1,4 +1,4 @@
-"""L2I, Listen to Interpret (Parekh et al., NeurIPS 2022; METHODS.md, "L2I").
+"""L2I, Listen to Interpret (Parekh et al., NeurIPS 2022; docs/methods.md, "L2I").
 
 ``Psi`` (:class:`L2IPsi`) maps the frozen classifier's hidden representations to non-negative activations
 ``H`` ``[B, K, T]`` of the ``K`` atoms of a frozen NMF dictionary ``W`` ``[F, K]`` (interpreters/nmf.py), at the

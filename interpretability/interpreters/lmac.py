@@ -1,4 +1,4 @@
-"""L-MAC: a decoder on the frozen classifier's hidden maps that outputs a listenable mask (METHODS.md, "L-MAC").
+"""L-MAC: a decoder on the frozen classifier's hidden maps that outputs a listenable mask (docs/methods.md, "L-MAC").
 
 :class:`LMACDecoder` reads the classifier's hidden representations ``{layer: [B, C, T_l, M_l]}`` (on a
 downsampled (time, mel) grid) and returns mask logits on the linear STFT grid ``[B, T, F=513]``.

@@ -1,4 +1,4 @@
-"""Sparse NMF dictionary for L2I (METHODS.md, "L2I"), learned by streaming over spectrogram frames.
+"""Sparse NMF dictionary for L2I (docs/methods.md, "L2I"), learned by streaming over spectrogram frames.
 
 The model (sparse NMF with beta = 2, Le Roux et al. 2015): every frame ``v`` (``F`` bins of ``log1p|X|`` by
 default, ``|X|`` as an option) is approximated by ``W h`` with ``W`` ``[F, K]`` non-negative with unit-norm

@@ -1,4 +1,4 @@
-"""Faithfulness of a mask to the classifier (METHODS.md, "Faithfulness and structure metrics").
+"""Faithfulness of a mask to the classifier (docs/methods.md, "Metrics").
 
 Per clip, with ``p = f(|X|)``, ``p_in = f(M*|X|)`` and ``p_out = f((1-M)*|X|)`` given as probabilities
 (already softmaxed or sigmoided: nothing here applies a softmax) and ``c`` the classifier's decision:

@@ -1,4 +1,4 @@
-"""Metrics against a known clean target (METHODS.md, "Beyond the papers: ground truth and sanity").
+"""Metrics against a known clean target (docs/methods.md, "Ground truth").
 
 The synthetic set ships the target event alone, so an explanation can be scored against it: SI-SDR of
 the listenable explanation, and precision / recall / IoU of the mask against the oracle mask

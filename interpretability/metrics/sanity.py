@@ -1,4 +1,4 @@
-"""Sanity check of an explanation method (Adebayo et al. 2018; METHODS.md "Beyond the papers").
+"""Sanity check of an explanation method (Adebayo et al. 2018; docs/methods.md, "Sanity checks").
 
 Masks computed on the trained classifier and on one whose layers were randomised are compared by their
 rank correlation: a method that explains the model must give low correlations.

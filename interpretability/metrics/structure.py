@@ -1,4 +1,4 @@
-"""Structure of a mask, whatever its faithfulness (METHODS.md, "Faithfulness and structure metrics").
+"""Structure of a mask, whatever its faithfulness (docs/methods.md, "Metrics").
 
 - SPS (sparseness): Gini index of the mask's absolute values (Chalasani et al. 2020, after Hurley &
   Rickard 2009): 0 for a uniform mask, ``1 - 1/n`` for a single non-zero cell among ``n``.
