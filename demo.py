@@ -203,7 +203,8 @@ def print_summary(summary, out, report, written):
         print(f"  {name:<26} {m['AI']:5.1f}  {m['AD']:5.1f}  {m['AG']:5.1f}  {m['FidIn']:.2f}   {m['MM']:.2f}  "
               f"{m['SISDR_gain']:+6.2f} dB    {m['IoU']:.3f}  {m['params']}")
     print(f"  L2I:          fidelity top-1 {l2i['fidelity_top1']:.3f}; removing its components FF median "
-          f"{l2i['FF_median']:.3f} vs {l2i['FF_median_random']:.3f} for random ones removing as much energy")
+          f"{l2i['FF_median']:.3f} vs {l2i['FF_median_random']:.3f} for random ones removing as much energy, "
+          f"{l2i['FF_median_random_area']:.3f} as much area")
     print(f"  {'comparison (AI / AD / AG, IoU):':<33}{'in-domain':<28}{'other-class mix':<28}white noise")
     for method in ("lmac", "lmac_ft", "l2i", "gradcam", "integrated_gradients", "saliency", "random"):
         cells = [comparison[c][method] for c in ("in_domain", "other_class_mixture", "white_noise")]

@@ -33,7 +33,7 @@ from interpretability.interpreters.l2i import (
     component_masks,
     l2i_objective,
     component_mask,
-    energy_matched_components,
+    matched_random_components,
     remove_components,
     removed_energy,
 )
@@ -67,10 +67,10 @@ class L2IMetricCollector(MetricCollector):
     """The shared per-row metrics, the median of the random-component control (``FF_median_random``) and, for a
     multi-label classifier, Theta's sigmoid outputs per clip against the classifier's decisions (AUPRC, max-F1)."""
 
-    RENAMED = {"FF_random_median": "FF_median_random"}
+    RENAMED = {"FF_random_median": "FF_median_random", "FF_random_area_median": "FF_median_random_area"}
 
     def __init__(self):
-        super().__init__(median_keys=("FF", "FF_random"))
+        super().__init__(median_keys=("FF", "FF_random", "FF_random_area"))
 
     def clear(self):
         super().clear()
@@ -103,9 +103,9 @@ class L2IBrain(InterpreterBrain):
     removing them (:func:`~interpretability.interpreters.l2i.remove_components`) is exactly the masked-out input
     of the shared metrics: the shared ``FF`` / ``FF_median`` are L2I's ``f_c(x) - f_c(x minus the selected
     components)``. ``FF_random`` / ``FF_median_random`` remove randomly chosen components active in the clip instead,
-    as many as it takes to remove at least as much energy
-    (:func:`~interpretability.interpreters.l2i.energy_matched_components`); ``removed_mask_mean`` /
-    ``random_removed_mask_mean`` and ``removed_energy`` / ``random_removed_energy`` (share of the input's energy)
+    as many as it takes to remove as much energy, and ``FF_random_area`` / ``FF_median_random_area`` as much area
+    (mask mean) (:func:`~interpretability.interpreters.l2i.matched_random_components`); ``removed_mask_mean``,
+    ``removed_energy`` (share of the input's energy) and the same with the prefixes ``random_`` / ``random_area_``
     show how much each removes.
     """
 
@@ -160,15 +160,19 @@ class L2IBrain(InterpreterBrain):
         rows = torch.arange(len(view.decision), device=mask.device)
         active = activations.amax(dim=2) > 0
         dictionary, eps = self.interpreter.dictionary, self.interpreter.eps
-        control = energy_matched_components(view.magnitude, dictionary, activations, selected, self.random_generator,
-                                            candidates=active, mask_domain=self.mask_domain, eps=eps)
-        magnitude = remove_components(view.magnitude, dictionary, activations, control, self.mask_domain, eps)
-        probs = self.classifier.probabilities(self.classifier(magnitude))
-        extra["FF_random"] = view.probs[rows, view.decision] - probs[rows, view.decision]
-        extra["n_components"] = selected.sum(dim=1).float()
-        extra["n_components_random"] = control.sum(dim=1).float()
         total = view.magnitude.pow(2).flatten(1).sum(dim=1).clamp_min(1e-12)
-        for prefix, removed in (("", selected), ("random_", control)):
+        extra["n_components"] = selected.sum(dim=1).float()
+        controls = {"": selected}
+        for suffix, match in (("", "energy"), ("_area", "area")):
+            control = matched_random_components(view.magnitude, dictionary, activations, selected,
+                                                self.random_generator, candidates=active, mask_domain=self.mask_domain,
+                                                eps=eps, match=match)
+            magnitude = remove_components(view.magnitude, dictionary, activations, control, self.mask_domain, eps)
+            probs = self.classifier.probabilities(self.classifier(magnitude))
+            extra[f"FF_random{suffix}"] = view.probs[rows, view.decision] - probs[rows, view.decision]
+            extra[f"n_components_random{suffix}"] = control.sum(dim=1).float()
+            controls[f"random{suffix}_"] = control
+        for prefix, removed in controls.items():
             removed_mask = component_mask(dictionary, activations, removed, eps)
             extra[f"{prefix}removed_mask_mean"] = removed_mask.flatten(1).mean(dim=1)
             extra[f"{prefix}removed_energy"] = removed_energy(view.magnitude, dictionary, activations, removed,

@@ -235,40 +235,56 @@ def removed_energy(magnitude, dictionary, activations, removed, mask_domain="lin
     return (magnitude - without).pow(2).flatten(1).sum(dim=1)
 
 
-def energy_matched_components(magnitude, dictionary, activations, selected, generator, candidates=None,
-                              mask_domain="linear", eps=1e-6):
-    """The random control of component removal, matched by removed energy.
+MATCHED_BY = ("energy", "area")
+
+
+def matched_random_components(magnitude, dictionary, activations, selected, generator, candidates=None,
+                              mask_domain="linear", eps=1e-6, match="energy"):
+    """The random control of component removal, matched to what removing the ``selected`` components removes.
 
     Per row, the ``candidates`` (bool ``[B, K]``, e.g. the components active in the clip; default all) are drawn in
-    a random order (with ``generator``, CPU) and added one at a time until the energy their removal takes out
-    (:func:`removed_energy`) reaches what removing the ``selected`` ones takes out. The control therefore removes
-    at least as much of the input as the explanation, so a higher faithfulness of the explanation cannot come from
-    removing more. The draw includes the selected components: L2I often selects the components that hold most of
-    the clip's energy, and the other components alone could then not remove as much (a control limited to them
-    would remove less and flatter the explanation). Rows with nothing selected get an empty control.
+    a random order (with ``generator``, CPU) and added one at a time until what their removal takes out reaches what
+    removing the ``selected`` ones takes out; of the last two prefixes, the one closer to it is kept (at least one
+    component). ``match``: ``energy`` (:func:`removed_energy`, the stricter control: the classifier responds to
+    energy) or ``area`` (the mean of the removal mask, as many cells). The draw includes the selected components:
+    L2I often selects the components that hold most of the clip's energy, and the others alone could then not remove
+    as much (a control limited to them would remove less and flatter the explanation). Rows with nothing selected
+    get an empty control.
 
     ``magnitude`` ``[B, T, F]``, ``dictionary`` ``[F, K]``, ``activations`` ``[B, K, T]``, ``selected`` ``[B, K]``
     bool. Returns ``[B, K]`` bool.
     """
+    if match not in MATCHED_BY:
+        raise ValueError(f"match must be one of {MATCHED_BY}, got {match!r}")
     rows, n_components = selected.shape
     selected = selected.bool()
     allowed = torch.ones_like(selected) if candidates is None else candidates.bool() | selected
+
+    def amount(row, mask):  # what removing ``mask`` [T, F] from the row's input takes out
+        if match == "area":
+            return float(mask.mean())
+        return float((magnitude[row] - apply_mask(magnitude[row], 1.0 - mask, mask_domain)).pow(2).sum())
+
     keys = torch.rand(rows, n_components, generator=generator).to(magnitude.device)
     order = keys.masked_fill(~allowed, 2.0).argsort(dim=1)
-    target = removed_energy(magnitude, dictionary, activations, selected, mask_domain, eps)
+    target_masks = component_mask(dictionary, activations, selected, eps)
     control = torch.zeros_like(selected)
     for row in range(rows):
         if not selected[row].any():
             continue
+        target = amount(row, target_masks[row])
         full = dictionary @ activations[row] + eps  # [F, T]
         part = torch.zeros_like(full)
+        previous = 0.0
         for component in order[row, :int(allowed[row].sum())].tolist():
             part = part + torch.outer(dictionary[:, component], activations[row, component])
             control[row, component] = True
-            mask = (part / full).clamp(0.0, 1.0).T  # [T, F]
-            taken = magnitude[row] - apply_mask(magnitude[row], 1.0 - mask, mask_domain)
-            if taken.pow(2).sum() >= target[row] * (1 - 1e-6):
+            current = amount(row, (part / full).clamp(0.0, 1.0).T)
+            if current >= target * (1 - 1e-6):
+                if control[row].sum() > 1 and target - previous < current - target:
+                    control[row, component] = False  # the shorter prefix is closer
                 break
+            previous = current
     return control
 
 

@@ -57,8 +57,8 @@ def stages_table(summary):
                  _seconds(summary, "NMF")))
     rows.append(("L2I (`l2i_cnn6.yaml`)",
                  f"fidelity top-1 **{l2i['fidelity_top1']:.3f}**; removing its components: FF median "
-                 f"{l2i['FF_median']:.3f} vs {l2i['FF_median_random']:.3f} for random ones removing at least as much "
-                 f"energy ({100 * l2i['removed_energy']:.0f} % vs {100 * l2i['random_removed_energy']:.0f} %)",
+                 f"{l2i['FF_median']:.3f} vs {l2i['FF_median_random']:.3f} for random ones removing as much energy, "
+                 f"{_fmt(l2i.get('FF_median_random_area'), '{:.3f}')} as much area",
                  _seconds(summary, "L2I")))
     top1, label = dissection.get("last_layer_top1", {}), dissection.get("label_based", {})
     by_label = label.get("pruning", {})
@@ -152,12 +152,18 @@ def interpreter_table(summary):
 
 def l2i_table(summary):
     l2i = summary["l2i"]
-    keys = (("fidelity_top1", "{:.3f}"), ("fidelity_top3", "{:.3f}"), ("FF_median", "{:.3f}"),
-            ("FF_median_random", "{:.3f}"), ("removed_mask_mean", "{:.3f}"), ("random_removed_mask_mean", "{:.3f}"),
-            ("removed_energy", "{:.3f}"), ("random_removed_energy", "{:.3f}"), ("n_components", "{:.1f}"),
-            ("n_components_random", "{:.1f}"))
-    return ("| " + " | ".join(k.replace("_", " ") for k, _ in keys) + " |\n| " + " | ".join("---" for _ in keys)
-            + " |\n| " + " | ".join(_fmt(l2i.get(k), f) for k, f in keys) + " |")
+    head = (f"Fidelity top-1 / top-3 / top-5: {_fmt(l2i.get('fidelity_top1'), '{:.3f}')} / "
+            f"{_fmt(l2i.get('fidelity_top3'), '{:.3f}')} / {_fmt(l2i.get('fidelity_top5'), '{:.3f}')}.\n\n")
+    lines = ["| components removed | FF median | FF (mean) | components | mask mean removed | energy removed |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for title, ff, prefix, count in (("L2I's (relevance > tau)", "", "", "n_components"),
+                                     ("random, as much energy", "_random", "random_", "n_components_random"),
+                                     ("random, as much area", "_random_area", "random_area_",
+                                      "n_components_random_area")):
+        lines.append(f"| {title} | {_fmt(l2i.get('FF_median' + ff), '{:.3f}')} | {_fmt(l2i.get('FF' + ff), '{:.3f}')}"
+                     f" | {_fmt(l2i.get(count), '{:.1f}')} | {_fmt(l2i.get(prefix + 'removed_mask_mean'), '{:.3f}')} | "
+                     f"{_fmt(l2i.get(prefix + 'removed_energy'), '{:.3f}')} |")
+    return head + "\n".join(lines)
 
 
 def classifier_table(summary):

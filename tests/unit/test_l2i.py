@@ -20,7 +20,7 @@ from interpretability.interpreters.l2i import (
     fidelity_loss,
     l2i_objective,
     load_l2i,
-    energy_matched_components,
+    matched_random_components,
     removed_energy,
     relevance,
     remove_components,
@@ -126,23 +126,43 @@ def test_random_control_removes_at_least_the_energy_of_the_explanation():
     drawn = set()
     for seed in range(30):
         generator = torch.Generator().manual_seed(seed)
-        # components 1 and 2 remove 1.28 each: the control is {0} (drawn first), or {1, 2} plus maybe 0
-        control = energy_matched_components(magnitude(0.8), dictionary, activations, selected, generator)
-        assert energy(control, 0.8) >= 2.0 - 1e-5
+        # component 0 removes 2.0 (the target), 1 and 2 remove 1.28 each. Drawn first, 0 matches alone. Else 1 (or
+        # 2) comes first, 0.72 short; then 0 overshoots to 3.28 (1.28 over: the shorter prefix {1} is closer) or the
+        # other reaches 2.56 (0.56 over: {1, 2} is closer).
+        control = matched_random_components(magnitude(0.8), dictionary, activations, selected, generator)
+        assert control.tolist() in ([[True, False, False]], [[False, True, True]], [[False, True, False]],
+                                    [[False, False, True]])
+        if control.sum() == 2:
+            assert energy(control, 0.8) == pytest.approx(2.56, rel=1e-5)
         drawn.add(tuple(control[0].tolist()))
-        # each removes 2.88 >= 2: one component, any of the three
-        one = energy_matched_components(magnitude(1.2), dictionary, activations, selected, generator)
+        # each removes 2.88 (0.88 over 2): one component, any of the three
+        one = matched_random_components(magnitude(1.2), dictionary, activations, selected, generator)
         assert one.sum().item() == 1
     assert (True, False, False) in drawn and (False, True, True) in drawn  # the draw is random
     # only candidates (and the selected ones) are drawn; a row with nothing selected gets no control
     candidates = torch.tensor([[False, True, False]])
     for seed in range(10):
-        control = energy_matched_components(magnitude(0.8), dictionary, activations, selected,
+        control = matched_random_components(magnitude(0.8), dictionary, activations, selected,
                                             torch.Generator().manual_seed(seed), candidates)
         assert not control[0, 2]
-    nothing = energy_matched_components(magnitude(0.8), dictionary, activations, torch.zeros(1, 3, dtype=torch.bool),
+    nothing = matched_random_components(magnitude(0.8), dictionary, activations, torch.zeros(1, 3, dtype=torch.bool),
                                         torch.Generator())
     assert not nothing.any()
+
+
+def test_random_control_matched_by_area():
+    """Matched by area (mask mean), any one component of equal area matches a one-component explanation,
+    whatever its energy; two components overshoot twice as far."""
+    dictionary = torch.eye(4)[:, :3]
+    activations = torch.ones(1, 3, 2)
+    magnitude = torch.tensor([[[1.0, 0.1, 5.0, 0.5]] * 2])
+    selected = torch.tensor([[True, False, False]])
+    for seed in range(10):
+        control = matched_random_components(magnitude, dictionary, activations, selected,
+                                            torch.Generator().manual_seed(seed), match="area")
+        assert control.sum().item() == 1
+    with pytest.raises(ValueError, match="match must be one of"):
+        matched_random_components(magnitude, dictionary, activations, selected, torch.Generator(), match="both")
 
 
 # --- losses -------------------------------------------------------------------------------------------------
