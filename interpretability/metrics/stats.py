@@ -121,6 +121,13 @@ def per_clip_metric(fn, key=None, **fixed_kwargs):
     fn : callable returning ``[batch]`` or a dict of ``[batch]`` (then ``key`` picks one).
     key : str, the entry to keep when ``fn`` returns a dict.
     **fixed_kwargs : keyword arguments always passed to ``fn`` (e.g. ``k=3``).
+
+    Example
+    -------
+    >>> from interpretability.metrics.structure import structure_metrics
+    >>> sparseness = per_clip_metric(structure_metrics, key='SPS')
+    >>> sparseness(torch.tensor([[[0.0, 0.0, 0.0, 1.0]]]))
+    tensor([0.7500], dtype=torch.float64)
     """
 
     def metric(*args, **kwargs):
