@@ -28,37 +28,7 @@ MODULES = [
     "interpretability.interpreters.lmac",
     "interpretability.interpreters.nmf",
 ]
-PENDING = {
-    "interpretability.inference.Explainer",
-    "interpretability.inference.check_interpreter_fits",
-    "interpretability.inference.classifier_layer_channels",
-    "interpretability.inference.export_interpreter",
-    "interpretability.inference.interpreter_folder",
-    "interpretability.inference.interpreter_reads",
-    "interpretability.inference.load_decoder",
-    "interpretability.inference.load_interpreter",
-    "interpretability.inference.read_interpreter_description",
-    "interpretability.inference.window_starts",
-    "interpretability.interpreters.gradient.GradientExplainer",
-    "interpretability.interpreters.gradient.MelDomainClassifier",
-    "interpretability.interpreters.gradient.gradient_explainers",
-    "interpretability.interpreters.gradient.has_relu_modules",
-    "interpretability.interpreters.gradient.mel_view",
-    "interpretability.interpreters.gradient.normalise_attribution",
-    "interpretability.interpreters.l2i.GatedAttentionPooling",
-    "interpretability.interpreters.l2i.L2IInterpreter",
-    "interpretability.interpreters.l2i.L2IPsi",
-    "interpretability.interpreters.l2i.L2ITheta",
-    "interpretability.interpreters.l2i.component_mask",
-    "interpretability.interpreters.l2i.component_masks",
-    "interpretability.interpreters.l2i.fidelity_loss",
-    "interpretability.interpreters.l2i.l2i_objective",
-    "interpretability.interpreters.l2i.load_l2i",
-    "interpretability.interpreters.l2i.matched_random_components",
-    "interpretability.interpreters.l2i.relevance",
-    "interpretability.interpreters.l2i.remove_components",
-    "interpretability.interpreters.l2i.removed_energy",
-}
+PENDING = set()
 
 
 def public_items(module):
