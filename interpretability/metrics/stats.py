@@ -155,7 +155,8 @@ def metric_stats(fn, key=None, **fixed_kwargs):
     -------
     >>> from interpretability.metrics.faithfulness import average_drop
     >>> stats = metric_stats(average_drop)
-    >>> p = torch.tensor([[0.5, 0.5]]); p_in = torch.tensor([[0.75, 0.25]])
+    >>> p = torch.tensor([[0.5, 0.5]])
+    >>> p_in = torch.tensor([[0.75, 0.25]])
     >>> stats.append(["clip"], p, p_in, torch.tensor([1]))
     >>> stats.summarize("average")
     50.0
