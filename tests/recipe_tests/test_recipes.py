@@ -363,6 +363,15 @@ def test_rows_are_complete_and_self_contained():
         assert os.path.isfile(setup_script(first)), (
             f"{dataset}.csv: its first row has no setup script making the synthetic set"
         )
+        with open(setup_script(first), encoding="utf-8") as handle:
+            setup = handle.read()
+        # SpeechBrain's runner writes <output_folder>/stdout.txt before running a row that names its folder
+        missing = [
+            output_folder(row)
+            for row in ROWS
+            if row["Dataset"] == dataset and output_folder(row) not in setup.split()
+        ]
+        assert not missing, f"{setup_script(first)} does not create {missing}"
 
 
 def test_checks_parser_reads_speechbrain_syntax(tmp_path):
