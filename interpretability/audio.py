@@ -20,7 +20,23 @@ SAMPLE_RATE = 16000
 def audio_info(path):
     """Header facts of an audio file without reading the samples.
 
-    Returns a dict with ``sample_rate``, ``channels``, ``frames`` and ``duration`` (seconds).
+    Arguments
+    ---------
+    path : str
+        An audio file soundfile reads.
+
+    Returns
+    -------
+    dict
+        ``sample_rate``, ``channels``, ``frames`` and ``duration`` (seconds).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
+    >>> write_audio(path, torch.sin(torch.arange(8000) * 0.1) * 0.5)
+    >>> audio_info(path)
+    {'sample_rate': 16000, 'channels': 1, 'frames': 8000, 'duration': 0.5}
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -54,7 +70,17 @@ def read_audio(path, sample_rate=SAMPLE_RATE, allow_silent=False):
 
     Returns
     -------
-    torch.Tensor, shape ``[samples]``
+    torch.Tensor
+        ``[samples]``, float32.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
+    >>> sf.write(path, np.full((8000, 2), 0.25, dtype=np.float32), 8000)
+    >>> wav = read_audio(path)
+    >>> wav.shape, round(float(wav[100]), 3)
+    (torch.Size([16000]), 0.25)
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -76,7 +102,27 @@ def read_audio(path, sample_rate=SAMPLE_RATE, allow_silent=False):
 
 
 def pad_or_crop(wav, num_samples):
-    """Zero-pad at the end or crop from the start to ``num_samples`` along the last axis."""
+    """Zero-pad at the end or crop from the start to ``num_samples`` along the last axis.
+
+    Arguments
+    ---------
+    wav : torch.Tensor
+        ``[..., samples]``.
+    num_samples : int
+        The length wanted.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., num_samples]``.
+
+    Example
+    -------
+    >>> pad_or_crop(torch.ones(3), 5)
+    tensor([1., 1., 1., 0., 0.])
+    >>> pad_or_crop(torch.arange(5.0), 2)
+    tensor([0., 1.])
+    """
     length = wav.shape[-1]
     if length == num_samples:
         return wav
@@ -91,6 +137,23 @@ def write_audio(path, wav, sample_rate=SAMPLE_RATE):
 
     Samples beyond [-1, 1] are scaled down together (never clipped) so the file stays listenable;
     the level is otherwise kept, so an explanation is heard at its level relative to the input.
+
+    Arguments
+    ---------
+    path : str
+        The wav file to write (atomically).
+    wav : torch.Tensor or numpy.ndarray
+        ``[samples]``.
+    sample_rate : int
+        Sample rate in Hz.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "loud.wav")
+    >>> write_audio(path, torch.tensor([0.0, 2.0, -1.0]))
+    >>> read_audio(path, allow_silent=True)  # scaled by 1 / 2, then 16-bit
+    tensor([ 0.0000,  0.9990, -0.4995])
     """
     path = os.fspath(path)
     if isinstance(wav, torch.Tensor):

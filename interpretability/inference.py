@@ -41,7 +41,23 @@ CLASSIFIER_FOLDER = "classifier"
 
 def export_interpreter(folder, decoder, decoder_config, classifier_folder, mask_domain="linear", method="lmac",
                        extra=None):
-    """Write an interpreter folder: ``hyperparams.yaml``, ``decoder.ckpt`` and a copy of the classifier."""
+    """Write an interpreter folder: ``hyperparams.yaml``, ``decoder.ckpt`` and a copy of the classifier.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from interpretability.classifiers import build_classifier
+    >>> from interpretability.classifiers.io import export_classifier
+    >>> from interpretability.interpreters.lmac import LMACDecoder
+    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> run = tempfile.mkdtemp()
+    >>> _ = export_classifier(classifier, os.path.join(run, 'classifier'), ['dog', 'rain'], clip_seconds=1.0)
+    >>> decoder = LMACDecoder(classifier_layer_channels(classifier), width=8, min_width=8, head_channels=4)
+    >>> folder = export_interpreter(os.path.join(run, 'interpreter'), decoder, decoder.config,
+    ...                             os.path.join(run, 'classifier'))
+    >>> sorted(os.listdir(folder))
+    ['classifier', 'decoder.ckpt', 'hyperparams.yaml']
+    """
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, CLASSIFIER_FOLDER)
     if os.path.abspath(classifier_folder) != os.path.abspath(target):
@@ -54,7 +70,17 @@ def export_interpreter(folder, decoder, decoder_config, classifier_folder, mask_
 
 
 def interpreter_folder(path):
-    """Accept either an interpreter folder or the output folder of the run that wrote one."""
+    """Accept either an interpreter folder or the output folder of the run that wrote one.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(run, 'interpreter'))
+    >>> open(os.path.join(run, 'interpreter', DECODER_FILE), 'wb').close()
+    >>> interpreter_folder(run) == os.path.join(run, 'interpreter')
+    True
+    """
     for candidate in (path, os.path.join(path, "interpreter")):
         if os.path.isfile(os.path.join(candidate, DECODER_FILE)):
             return candidate
@@ -64,7 +90,16 @@ def interpreter_folder(path):
 
 def read_interpreter_description(folder):
     """The ``hyperparams.yaml`` of an interpreter folder as a dict; CheckpointError naming it when it is missing,
-    unreadable or names no method."""
+    unreadable or names no method.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, HPARAMS_FILE), 'w').write('{method: lmac, decoder: {width: 8}}')
+    >>> read_interpreter_description(folder)
+    {'method': 'lmac', 'decoder': {'width': 8}}
+    """
     path = os.path.join(folder, HPARAMS_FILE)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: interpreter description not found (an interpreter folder holds "
@@ -81,7 +116,24 @@ def read_interpreter_description(folder):
 
 
 def load_decoder(folder, device="cpu"):
-    """Load the L-MAC decoder of an interpreter folder; returns ``(decoder, description)``."""
+    """Load the L-MAC decoder of an interpreter folder; returns ``(decoder, description)``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from interpretability.classifiers import build_classifier
+    >>> from interpretability.classifiers.io import export_classifier
+    >>> from interpretability.interpreters.lmac import LMACDecoder
+    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> run = tempfile.mkdtemp()
+    >>> _ = export_classifier(classifier, os.path.join(run, 'classifier'), ['dog', 'rain'], clip_seconds=1.0)
+    >>> decoder = LMACDecoder(classifier_layer_channels(classifier), width=8, min_width=8, head_channels=4)
+    >>> folder = export_interpreter(os.path.join(run, 'interpreter'), decoder, decoder.config,
+    ...                             os.path.join(run, 'classifier'))
+    >>> loaded, description = load_decoder(run)  # the run folder holding interpreter/
+    >>> type(loaded).__name__, description['method'], loaded.training
+    ('LMACDecoder', 'lmac', False)
+    """
     from interpretability.classifiers.io import read_checkpoint
     from interpretability.interpreters.lmac import LMACDecoder
 
@@ -108,7 +160,24 @@ def load_decoder(folder, device="cpu"):
 def load_interpreter(folder, device="cpu"):
     """``(interpreter, description)`` of an interpreter folder, whatever its method: an L-MAC / L-MAC FT decoder
     (:func:`load_decoder`) or an L2I interpreter; both give masks through ``mask(hidden, n_frames, classes)``.
-    A missing or damaged description or checkpoint raises CheckpointError naming the file."""
+    A missing or damaged description or checkpoint raises CheckpointError naming the file.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from interpretability.classifiers import build_classifier
+    >>> from interpretability.classifiers.io import export_classifier
+    >>> from interpretability.interpreters.lmac import LMACDecoder
+    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> run = tempfile.mkdtemp()
+    >>> _ = export_classifier(classifier, os.path.join(run, 'classifier'), ['dog', 'rain'], clip_seconds=1.0)
+    >>> decoder = LMACDecoder(classifier_layer_channels(classifier), width=8, min_width=8, head_channels=4)
+    >>> folder = export_interpreter(os.path.join(run, 'interpreter'), decoder, decoder.config,
+    ...                             os.path.join(run, 'classifier'))
+    >>> interpreter, description = load_interpreter(folder)
+    >>> type(interpreter).__name__, description['mask_domain']
+    ('LMACDecoder', 'linear')
+    """
     from interpretability.classifiers.io import read_checkpoint
     from interpretability.interpreters.l2i import load_l2i
 
@@ -121,7 +190,14 @@ def load_interpreter(folder, device="cpu"):
 
 
 def interpreter_reads(interpreter):
-    """``{layer: channels}`` of the classifier's hidden maps an interpreter reads (L-MAC decoder or L2I's Psi)."""
+    """``{layer: channels}`` of the classifier's hidden maps an interpreter reads (L-MAC decoder or L2I's Psi).
+
+    Example
+    -------
+    >>> from interpretability.interpreters.lmac import LMACDecoder
+    >>> interpreter_reads(LMACDecoder({'block3': 8, 'block4': 16}))
+    {'block3': 8, 'block4': 16}
+    """
     for module in (interpreter, getattr(interpreter, "psi", None)):
         channels = getattr(module, "layer_channels", None)
         if channels:
@@ -131,7 +207,15 @@ def interpreter_reads(interpreter):
 
 @torch.no_grad()
 def classifier_layer_channels(classifier, seconds=2.0):
-    """``{layer: channels}`` of a classifier's interpretable hidden maps (one forward pass on silence)."""
+    """``{layer: channels}`` of a classifier's interpretable hidden maps (one forward pass on silence).
+
+    Example
+    -------
+    >>> from interpretability.classifiers import build_classifier
+    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> classifier_layer_channels(classifier)
+    {'conv_block1': 4, 'conv_block2': 4, 'conv_block3': 8, 'conv_block4': 8}
+    """
     config = STFTConfig()
     frames = config.num_frames(int(seconds * config.sample_rate))
     was_training = classifier.training
@@ -143,7 +227,27 @@ def classifier_layer_channels(classifier, seconds=2.0):
 
 def check_interpreter_fits(interpreter, classifier, folder, classifier_name, clip_seconds=None):
     """CheckpointError naming the interpreter folder when it reads hidden layers the classifier does not have (or
-    of another width), or has one mask per class for another number of classes."""
+    of another width), or has one mask per class for another number of classes.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from interpretability.classifiers import build_classifier
+    >>> from interpretability.classifiers.io import export_classifier
+    >>> from interpretability.interpreters.lmac import LMACDecoder
+    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> run = tempfile.mkdtemp()
+    >>> _ = export_classifier(classifier, os.path.join(run, 'classifier'), ['dog', 'rain'], clip_seconds=1.0)
+    >>> decoder = LMACDecoder(classifier_layer_channels(classifier), width=8, min_width=8, head_channels=4)
+    >>> folder = export_interpreter(os.path.join(run, 'interpreter'), decoder, decoder.config,
+    ...                             os.path.join(run, 'classifier'))
+    >>> check_interpreter_fits(decoder, classifier, folder, 'classifier/')  # fits: no error
+    >>> other = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 16])
+    >>> check_interpreter_fits(decoder, other, folder, 'other/')  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    interpretability.errors.CheckpointError: ...: it was trained for another classifier
+    """
     reads = interpreter_reads(interpreter)
     try:
         has = classifier_layer_channels(classifier, float(clip_seconds or 2.0))
@@ -167,6 +271,11 @@ def window_starts(n, clip, overlap=0.5, hop=STFTConfig().hop_length):
     Windows start every ``clip * (1 - overlap)`` samples rounded to whole STFT hops (so their frames fall on the
     file's frames); the last one ends with the file (within one hop past it: that much zero padding). A regular
     window starting less than half a step before the last one is dropped when the windows still overlap.
+
+    Example
+    -------
+    >>> window_starts(n=40000, clip=16000)  # 2.5 s in 1 s windows, half overlapping
+    [0, 7998, 15996, 24180]
     """
     step = max(hop, int(round(clip * (1 - overlap) / hop)) * hop)
     last = math.ceil((n - clip) / hop) * hop
@@ -182,6 +291,23 @@ class Explainer:
     ``clip_seconds``: the clip length the classifier was trained on (its exported description's); files are
     padded to it or explained in windows of it (None: every file is explained whole, padded only to the shortest
     input the classifier accepts).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from interpretability.classifiers import build_classifier
+    >>> from interpretability.classifiers.io import export_classifier
+    >>> from interpretability.interpreters.lmac import LMACDecoder
+    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> run = tempfile.mkdtemp()
+    >>> _ = export_classifier(classifier, os.path.join(run, 'classifier'), ['dog', 'rain'], clip_seconds=1.0)
+    >>> decoder = LMACDecoder(classifier_layer_channels(classifier), width=8, min_width=8, head_channels=4)
+    >>> folder = export_interpreter(os.path.join(run, 'interpreter'), decoder, decoder.config,
+    ...                             os.path.join(run, 'classifier'))
+    >>> explainer = Explainer.from_hparams(run)
+    >>> result = explainer.explain_batch(torch.randn(2, 16000) * 0.1)
+    >>> result['mask'].shape, result['explanation'].shape, result['decision'].shape
+    (torch.Size([2, 87, 513]), torch.Size([2, 16000]), torch.Size([2]))
     """
 
     def __init__(self, classifier, decoder, classes, mask_domain="linear", device="cpu", clip_seconds=None):

@@ -1,4 +1,4 @@
-"""Gradient baselines of the L-MAC paper's comparison, through captum (METHODS.md, "Baselines").
+"""Gradient baselines of the L-MAC paper's comparison, through captum (docs/methods.md, "Gradient baselines").
 
 Each method turns a captum attribution of the classifier's decision into a mask on the same grid as the trained
 interpreters' (the linear STFT grid ``[R, T, F]``), so that
@@ -45,6 +45,15 @@ class MelDomainClassifier(nn.Module):
 
     Has ``forward``, ``forward_with_hidden``, ``probabilities`` and ``multilabel``, so the shared metrics apply
     with the mel spectrogram in the role of the magnitude.
+
+    Example
+    -------
+    >>> from interpretability.classifiers import build_classifier
+    >>> classifier = build_classifier('compact_cnn', n_classes=3, channels=[4, 4, 8, 8]).eval()
+    >>> mel_classifier = MelDomainClassifier(classifier)
+    >>> mel = mel_classifier.mel(torch.rand(2, 44, 513))
+    >>> mel.shape, mel_classifier(mel).shape
+    (torch.Size([2, 44, 80]), torch.Size([2, 3]))
     """
 
     def __init__(self, classifier):
@@ -75,7 +84,17 @@ class MelDomainClassifier(nn.Module):
 def mel_view(view, classifier):
     """A copy of a :class:`~interpretability.brains.interpreter.ClipView` whose ``magnitude`` is the mel
     spectrogram ``[R, T, n_mels]``, for scoring mel-domain masks with ``MelDomainClassifier(classifier)``.
-    There is no listenable explanation, so no clean target (no SI-SDR or oracle overlap)."""
+    There is no listenable explanation, so no clean target (no SI-SDR or oracle overlap).
+
+    Example
+    -------
+    >>> from interpretability.classifiers import build_classifier
+    >>> classifier = build_classifier('compact_cnn', n_classes=3, channels=[4, 4, 8, 8]).eval()
+    >>> from types import SimpleNamespace
+    >>> view = SimpleNamespace(magnitude=torch.rand(2, 44, 513), phase=None, clean=None, _clean_magnitude=None)
+    >>> mel_view(view, classifier).magnitude.shape, view.magnitude.shape
+    (torch.Size([2, 44, 80]), torch.Size([2, 44, 513]))
+    """
     mel = copy.copy(view)
     mel.magnitude = MelDomainClassifier(classifier).mel(view.magnitude)
     mel.phase = None
@@ -100,14 +119,29 @@ class _ScaledInput(nn.Module):
 
 
 def normalise_attribution(attribution):
-    """``|a| / max |a|`` per row, ``[R, ...]`` -> same shape in [0, 1]; an all-zero row stays zero."""
+    """``|a| / max |a|`` per row, ``[R, ...]`` -> same shape in [0, 1]; an all-zero row stays zero.
+
+    Example
+    -------
+    >>> normalise_attribution(torch.tensor([[-2.0, 1.0], [0.0, 0.0]]))
+    tensor([[1.0000, 0.5000],
+            [0.0000, 0.0000]])
+    """
     magnitude = attribution.detach().abs()
     peak = magnitude.flatten(1).amax(dim=1).reshape(-1, *([1] * (magnitude.dim() - 1)))
     return torch.where(peak > 0, magnitude / peak.clamp_min(1e-30), torch.zeros_like(magnitude))
 
 
 def has_relu_modules(model):
-    """True when ``model`` has ``nn.ReLU`` modules (what captum's guided methods override)."""
+    """True when ``model`` has ``nn.ReLU`` modules (what captum's guided methods override).
+
+    Example
+    -------
+    >>> has_relu_modules(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU()))
+    True
+    >>> has_relu_modules(torch.nn.Linear(2, 2))
+    False
+    """
     return any(isinstance(module, nn.ReLU) for module in model.modules())
 
 
@@ -130,6 +164,16 @@ class GradientExplainer:
     internal_batch_size : at most this many expanded rows per forward pass in IG / SmoothGrad / SHAP (None: all
         rows at once).
     seed : seed of the noise of SmoothGrad and GradientShap (their masks are reproducible).
+
+    Example
+    -------
+    >>> from interpretability.classifiers import build_classifier
+    >>> classifier = build_classifier('compact_cnn', n_classes=3, channels=[4, 4, 8, 8]).eval()
+    >>> from types import SimpleNamespace
+    >>> view = SimpleNamespace(magnitude=torch.rand(2, 44, 513), decision=torch.tensor([0, 2]))
+    >>> mask = GradientExplainer(classifier, 'saliency').explain(view)
+    >>> mask.shape, float(mask.amax(dim=(1, 2)).min())  # |gradient| / its maximum, per clip
+    (torch.Size([2, 44, 513]), 1.0)
     """
 
     def __init__(self, classifier, method, domain="linear", layer=None, smoothgrad_samples=25, smoothgrad_stdev=0.1,
@@ -275,6 +319,14 @@ def _cuda_devices(tensor):
 
 
 def gradient_explainers(classifier, methods=BASELINES, domain="linear", **settings):
-    """``{name: GradientExplainer}`` for ``methods`` in ``domain`` (names get ``_mel`` in the mel domain)."""
+    """``{name: GradientExplainer}`` for ``methods`` in ``domain`` (names get ``_mel`` in the mel domain).
+
+    Example
+    -------
+    >>> from interpretability.classifiers import build_classifier
+    >>> classifier = build_classifier('compact_cnn', n_classes=3, channels=[4, 4, 8, 8]).eval()
+    >>> sorted(gradient_explainers(classifier, methods=['saliency', 'gradcam'], domain='mel'))
+    ['gradcam_mel', 'saliency_mel']
+    """
     explainers = [GradientExplainer(classifier, method, domain=domain, **settings) for method in methods]
     return {explainer.name: explainer for explainer in explainers}

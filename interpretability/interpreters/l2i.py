@@ -1,4 +1,4 @@
-"""L2I, Listen to Interpret (Parekh et al., NeurIPS 2022; METHODS.md, "L2I").
+"""L2I, Listen to Interpret (Parekh et al., NeurIPS 2022; docs/methods.md, "L2I").
 
 ``Psi`` (:class:`L2IPsi`) maps the frozen classifier's hidden representations to non-negative activations
 ``H`` ``[B, K, T]`` of the ``K`` atoms of a frozen NMF dictionary ``W`` ``[F, K]`` (interpreters/nmf.py), at the
@@ -46,6 +46,14 @@ class L2IPsi(nn.Module):
     freq_bands : int, frequency bands kept per map (fewer when a map has fewer bins).
     kernel_size : int (odd), frames seen by the first convolution.
     activation : ``relu`` (exact zeros) or ``softplus``.
+
+    Example
+    -------
+    >>> psi = L2IPsi({'block1': 8, 'block2': 16}, n_components=5, width=12, freq_bands=2, kernel_size=3)
+    >>> hidden = {'block1': torch.randn(2, 8, 20, 40), 'block2': torch.randn(2, 16, 10, 20)}
+    >>> activations = psi(hidden, n_frames=44)
+    >>> activations.shape, bool((activations >= 0).all())
+    (torch.Size([2, 5, 44]), True)
     """
 
     def __init__(self, layer_channels, n_components, width=256, freq_pool="mean", freq_bands=1, kernel_size=1,
@@ -106,6 +114,13 @@ class GatedAttentionPooling(nn.Module):
     """Ilse et al. (2018): ``a_t = softmax_t(w^T (tanh(V h_t) * sigmoid(U h_t)))``, ``z = sum_t a_t h_t``.
 
     ``[B, K, T]`` -> ``(z [B, K], a [B, T])``.
+
+    Example
+    -------
+    >>> pooling = GatedAttentionPooling(n_inputs=5, attention_dim=8)
+    >>> pooled, attention = pooling(torch.rand(2, 5, 44))
+    >>> pooled.shape, attention.shape, bool(torch.allclose(attention.sum(dim=1), torch.ones(2)))
+    (torch.Size([2, 5]), torch.Size([2, 44]), True)
     """
 
     def __init__(self, n_inputs, attention_dim=64):
@@ -127,7 +142,15 @@ class GatedAttentionPooling(nn.Module):
 
 class L2ITheta(nn.Module):
     """Gated-attention pooling over time + bias-free linear head: ``H [B, K, T]`` -> ``(scores [B, C], z [B, K],
-    attention [B, T])``. ``head.weight`` is ``theta`` ``[C, K]``."""
+    attention [B, T])``. ``head.weight`` is ``theta`` ``[C, K]``.
+
+    Example
+    -------
+    >>> theta = L2ITheta(n_components=5, n_classes=3, attention_dim=8)
+    >>> scores, pooled, attention = theta(torch.rand(2, 5, 44))
+    >>> scores.shape, theta.head.weight.shape
+    (torch.Size([2, 3]), torch.Size([3, 5]))
+    """
 
     def __init__(self, n_components, n_classes, attention_dim=64):
         super().__init__()
@@ -151,6 +174,15 @@ class L2IInterpreter(nn.Module):
     domain : the dictionary's domain (``log1p`` or ``linear``), that of the reconstruction target.
     tau : relevance threshold for keeping a component.
     eps : added to ``W H`` in the mask's denominator.
+
+    Example
+    -------
+    >>> psi = L2IPsi({'block1': 8}, n_components=4, width=8)
+    >>> theta = L2ITheta(n_components=4, n_classes=3, attention_dim=8)
+    >>> interpreter = L2IInterpreter(psi, theta, torch.rand(513, 4))
+    >>> mask = interpreter.mask({'block1': torch.randn(2, 8, 20, 40)}, n_frames=44, classes=torch.tensor([0, 2]))
+    >>> mask.shape, bool(((mask >= 0) & (mask <= 1)).all())
+    (torch.Size([2, 44, 513]), True)
     """
 
     def __init__(self, psi, theta, dictionary, domain="log1p", tau=0.2, eps=1e-6):
@@ -191,6 +223,13 @@ def relevance(pooled, theta, classes, eps=1e-12):
     """``r_k = z_k theta_{c,k} / max_l |z_l theta_{c,l}|`` per row; 0 where every contribution is 0.
 
     ``pooled`` ``[B, K]`` (``z``), ``theta`` ``[C, K]``, ``classes`` long ``[B]`` -> ``[B, K]``.
+
+    Example
+    -------
+    >>> pooled = torch.tensor([[1.0, 2.0, 0.5]])
+    >>> theta = torch.tensor([[1.0, -1.0, 2.0], [0.0, 1.0, 0.0]])
+    >>> relevance(pooled, theta, torch.tensor([0]))  # contributions 1, -2, 1 over max |2|
+    tensor([[ 0.5000, -1.0000,  0.5000]])
     """
     contribution = pooled * theta[classes.long()]
     scale = contribution.abs().amax(dim=1, keepdim=True)
@@ -201,6 +240,13 @@ def component_mask(dictionary, activations, selected, eps=1e-6):
     """``M = sum_{k in L} w_k h_k / (W H + eps)``, clipped to [0, 1], on the ``[B, T, F]`` grid.
 
     ``dictionary`` ``[F, K]``, ``activations`` ``[B, K, T]``, ``selected`` ``[B, K]`` (bool or 0/1 weights).
+
+    Example
+    -------
+    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
+    >>> component_mask(dictionary, activations, torch.tensor([[True, False]]))[0, 0]  # bin 3: half of W H
+    tensor([1.0000, 0.0000, 0.5000])
     """
     full = torch.einsum("fk,bkt->btf", dictionary, activations)
     part = torch.einsum("fk,bkt->btf", dictionary, activations * selected.to(activations.dtype).unsqueeze(-1))
@@ -209,7 +255,15 @@ def component_mask(dictionary, activations, selected, eps=1e-6):
 
 def component_masks(dictionary, activations, components, eps=1e-6):
     """One mask per listed component, ``w_k h_k / (W H + eps)``: ``[B, K, T]``, ``components`` long ``[n]``
-    -> ``[B, n, T, F]`` (what each selected component sounds like alone)."""
+    -> ``[B, n, T, F]`` (what each selected component sounds like alone).
+
+    Example
+    -------
+    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
+    >>> component_masks(dictionary, activations, torch.tensor([0, 1])).shape
+    torch.Size([1, 2, 4, 3])
+    """
     full = torch.einsum("fk,bkt->btf", dictionary, activations)
     parts = torch.einsum("fn,bnt->bntf", dictionary[:, components], activations[:, components])
     return (parts / (full.unsqueeze(1) + eps)).clamp(0.0, 1.0)
@@ -223,6 +277,15 @@ def remove_components(magnitude, dictionary, activations, removed, mask_domain="
     ``|X| - M_removed |X|``, the input minus the listenable explanation the components make (L2I's ``x - x_int``),
     so removing the selected components is exactly the masked-out input the shared FF metric scores.
     ``dictionary`` ``[F, K]``, ``activations`` ``[B, K, T]``, ``removed`` ``[B, K]`` bool.
+
+    Example
+    -------
+    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
+    >>> magnitude = torch.full((1, 4, 3), 2.0)
+    >>> without = remove_components(magnitude, dictionary, activations, torch.tensor([[True, False]]))
+    >>> [round(v, 4) for v in without[0, 0].tolist()]
+    [0.0, 2.0, 1.0]
     """
     mask = component_mask(dictionary, activations, removed, eps)
     return apply_mask(magnitude, 1.0 - mask, mask_domain)
@@ -230,7 +293,16 @@ def remove_components(magnitude, dictionary, activations, removed, mask_domain="
 
 def removed_energy(magnitude, dictionary, activations, removed, mask_domain="linear", eps=1e-6):
     """Energy of what removing the ``removed`` components takes out of the input, ``||X - X_without||^2`` per row
-    ``[B]`` (``X_without`` from :func:`remove_components`; linear magnitudes)."""
+    ``[B]`` (``X_without`` from :func:`remove_components`; linear magnitudes).
+
+    Example
+    -------
+    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
+    >>> magnitude = torch.full((1, 4, 3), 2.0)
+    >>> removed_energy(magnitude, dictionary, activations, torch.tensor([[True, False]]))  # 4 frames x (4 + 1)
+    tensor([20.0000])
+    """
     without = remove_components(magnitude, dictionary, activations, removed, mask_domain, eps)
     return (magnitude - without).pow(2).flatten(1).sum(dim=1)
 
@@ -254,6 +326,16 @@ def matched_random_components(magnitude, dictionary, activations, selected, gene
 
     ``magnitude`` ``[B, T, F]``, ``dictionary`` ``[F, K]``, ``activations`` ``[B, K, T]``, ``selected`` ``[B, K]``
     bool. Returns ``[B, K]`` bool.
+
+    Example
+    -------
+    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
+    >>> magnitude = torch.full((1, 4, 3), 2.0)
+    >>> control = matched_random_components(magnitude, dictionary, activations, torch.tensor([[True, False]]),
+    ...                                     torch.Generator().manual_seed(0))
+    >>> control.shape, int(control.sum())  # one component removes as much energy as the selected one
+    (torch.Size([1, 2]), 1)
     """
     if match not in MATCHED_BY:
         raise ValueError(f"match must be one of {MATCHED_BY}, got {match!r}")
@@ -298,7 +380,14 @@ def fidelity_loss(theta_scores, classifier_logits, multilabel=False):
     """Per clip ``[B]``: cross-entropy of Theta's softmax against the soft target ``softmax(f(x))``; for a
     multi-label classifier the element-wise BCE of Theta's sigmoids against ``sigmoid(f(x))``, summed over the
     classes (as the multi-class cross-entropy sums over them, so the term weighs the same against the
-    reconstruction and sparsity terms whatever the number of classes it has to fit)."""
+    reconstruction and sparsity terms whatever the number of classes it has to fit).
+
+    Example
+    -------
+    >>> logits = torch.tensor([[2.0, 0.0]])
+    >>> bool(fidelity_loss(logits, logits) < fidelity_loss(-logits, logits))  # Theta agreeing costs less
+    True
+    """
     if multilabel:
         target = torch.sigmoid(classifier_logits)
         return F.binary_cross_entropy_with_logits(theta_scores, target, reduction="none").sum(dim=1)
@@ -326,6 +415,15 @@ def l2i_objective(theta_scores, classifier_logits, target_spectrogram, dictionar
     -------
     (loss, terms): the scalar loss and the detached batch means of ``fid``, ``rec``, ``l1``, so that
     ``loss = fid + alpha * rec + beta * l1``.
+
+    Example
+    -------
+    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
+    >>> target = torch.einsum('fk,bkt->btf', dictionary, activations)  # reconstructed exactly
+    >>> loss, terms = l2i_objective(torch.zeros(1, 3), torch.zeros(1, 3), target, dictionary, activations)
+    >>> round(float(terms['rec']), 6), float(terms['l1'])
+    (0.0, 1.0)
     """
     fid = fidelity_loss(theta_scores, classifier_logits.detach(), multilabel)
     reconstruction = torch.einsum("fk,bkt->btf", dictionary, activations)
@@ -340,7 +438,21 @@ def load_l2i(folder, device="cpu"):
     """Load the L2I interpreter of an interpreter folder (``train_l2i.py``'s ``<output_folder>/interpreter/``,
     written by :func:`~interpretability.inference.export_interpreter`: its ``decoder.ckpt`` holds Psi, Theta and
     the dictionary). Returns ``(L2IInterpreter, description)``; a folder that is not an L2I interpreter, or whose
-    checkpoint does not match its ``hyperparams.yaml``, raises :class:`CheckpointError` naming the file."""
+    checkpoint does not match its ``hyperparams.yaml``, raises :class:`CheckpointError` naming the file.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from interpretability.inference import export_interpreter
+    >>> psi = L2IPsi({'block1': 8}, n_components=4, width=8)
+    >>> interpreter = L2IInterpreter(psi, L2ITheta(4, 3, attention_dim=8), torch.rand(513, 4))
+    >>> classifier_folder = tempfile.mkdtemp()  # an exported classifier in a real run
+    >>> folder = export_interpreter(os.path.join(tempfile.mkdtemp(), 'interpreter'), interpreter,
+    ...                             interpreter.config, classifier_folder, method='l2i')
+    >>> loaded, description = load_l2i(folder)
+    >>> bool(torch.equal(loaded.dictionary, interpreter.dictionary)), description['method']
+    (True, 'l2i')
+    """
     from interpretability.inference import DECODER_FILE, interpreter_folder
 
     folder = interpreter_folder(folder)

@@ -1,4 +1,4 @@
-"""L-MAC: a decoder on the frozen classifier's hidden maps that outputs a listenable mask (METHODS.md, "L-MAC").
+"""L-MAC: a decoder on the frozen classifier's hidden maps that outputs a listenable mask (docs/methods.md, "L-MAC").
 
 :class:`LMACDecoder` reads the classifier's hidden representations ``{layer: [B, C, T_l, M_l]}`` (on a
 downsampled (time, mel) grid) and returns mask logits on the linear STFT grid ``[B, T, F=513]``.
@@ -61,6 +61,12 @@ def mel_to_linear_matrix(n_mels=N_MELS, n_freqs=513, sample_rate=SAMPLE_RATE, f_
     Band centres as in SpeechBrain's ``Filterbank`` (HTK mel, ``n_mels + 2`` equally spaced points,
     centres at the inner ones). Row ``k`` holds the weights that interpolate the value of linear bin ``k``
     from its two nearest band centres (clamped at both ends); every row sums to 1.
+
+    Example
+    -------
+    >>> matrix = mel_to_linear_matrix(n_mels=80, n_freqs=513)
+    >>> matrix.shape, bool(torch.allclose(matrix.sum(dim=1), torch.ones(513)))
+    (torch.Size([513, 80]), True)
     """
     f_max = sample_rate / 2 if f_max is None else f_max
 
@@ -115,6 +121,14 @@ class LMACDecoder(nn.Module):
     n_masks : int
         1 (default): one mask explaining the decision, ``[B, T, F]``. For a multi-label classifier, one mask per
         class, ``[B, n_masks, T, F]``, of which each (clip, present class) row uses its own.
+
+    Example
+    -------
+    >>> decoder = LMACDecoder({'block1': 8, 'block2': 16}, width=16, min_width=8, head_channels=4)
+    >>> hidden = {'block1': torch.randn(2, 8, 20, 40), 'block2': torch.randn(2, 16, 10, 20)}
+    >>> mask = decoder.mask(hidden, n_frames=44)
+    >>> mask.shape, bool(((mask >= 0) & (mask <= 1)).all())
+    (torch.Size([2, 44, 513]), True)
     """
 
     def __init__(self, layer_channels, n_freqs=513, width=64, min_width=32, n_mels=N_MELS, head_channels=16,
@@ -185,7 +199,14 @@ class LMACDecoder(nn.Module):
 
 
 def total_variation(mask):
-    """Per clip: mean ``|M[t+1, f] - M[t, f]|`` plus mean ``|M[t, f+1] - M[t, f]|``. ``[B, T, F] -> [B]``."""
+    """Per clip: mean ``|M[t+1, f] - M[t, f]|`` plus mean ``|M[t, f+1] - M[t, f]|``. ``[B, T, F] -> [B]``.
+
+    Example
+    -------
+    >>> steps = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])  # constant in time, a jump in frequency
+    >>> total_variation(steps)
+    tensor([1.])
+    """
     along_time = (mask[:, 1:, :] - mask[:, :-1, :]).abs().flatten(1).mean(dim=1)
     along_freq = (mask[:, :, 1:] - mask[:, :, :-1]).abs().flatten(1).mean(dim=1)
     return along_time + along_freq
@@ -237,6 +258,14 @@ def lmac_objective(classifier, magnitude, mask, target, l_in=4.0, l_out=0.2, l_1
         ``in``, ``out`` (the two CEs), ``l1`` (mean(M), 0 for guided clips), ``tv``, ``guide`` (the BCE,
         0 for unguided clips), ``guided`` (share of guided clips) and ``mask_mean``, so that
         ``loss = l_in*in - l_out*out + l_1*l1 + l_tv*tv + weight*guide``.
+
+    Example
+    -------
+    >>> classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 3, 2))
+    >>> magnitude, mask = torch.rand(2, 4, 3), torch.full((2, 4, 3), 0.5)
+    >>> loss, terms = lmac_objective(classifier, magnitude, mask, torch.tensor([0, 1]))
+    >>> loss.dim(), sorted(terms), float(terms['mask_mean'])
+    (0, ['guide', 'guided', 'in', 'l1', 'mask_mean', 'out', 'tv'], 0.5)
     """
     if mask.shape != magnitude.shape or mask.dim() != 3:
         raise ValueError(

@@ -1,4 +1,4 @@
-"""Sparse NMF dictionary for L2I (METHODS.md, "L2I"), learned by streaming over spectrogram frames.
+"""Sparse NMF dictionary for L2I (docs/methods.md, "L2I"), learned by streaming over spectrogram frames.
 
 The model (sparse NMF with beta = 2, Le Roux et al. 2015): every frame ``v`` (``F`` bins of ``log1p|X|`` by
 default, ``|X|`` as an option) is approximated by ``W h`` with ``W`` ``[F, K]`` non-negative with unit-norm
@@ -33,7 +33,13 @@ DESCRIPTION_FILE = "hyperparams.yaml"
 
 
 def nmf_input(magnitude, domain="log1p"):
-    """The spectrogram NMF factorises: ``log1p|X|`` (default) or ``|X|`` (``linear``). Any shape."""
+    """The spectrogram NMF factorises: ``log1p|X|`` (default) or ``|X|`` (``linear``). Any shape.
+
+    Example
+    -------
+    >>> nmf_input(torch.tensor([0.0, 1.0]))
+    tensor([0.0000, 0.6931])
+    """
     if domain == "log1p":
         return torch.log1p(magnitude)
     if domain == "linear":
@@ -42,7 +48,16 @@ def nmf_input(magnitude, domain="log1p"):
 
 
 def nmf_output(spectrogram, domain="log1p"):
-    """Inverse of :func:`nmf_input`: a (non-negative) spectrogram of that domain back to a linear magnitude."""
+    """Inverse of :func:`nmf_input`: a (non-negative) spectrogram of that domain back to a linear magnitude.
+
+    Example
+    -------
+    >>> magnitude = torch.tensor([0.5, 2.0])
+    >>> bool(torch.allclose(nmf_output(nmf_input(magnitude)), magnitude))
+    True
+    >>> nmf_output(torch.tensor([-1.0]), domain='linear')  # clamped at 0
+    tensor([0.])
+    """
     spectrogram = spectrogram.clamp_min(0)
     if domain == "log1p":
         return torch.expm1(spectrogram)
@@ -52,7 +67,14 @@ def nmf_output(spectrogram, domain="log1p"):
 
 
 def normalize_columns(dictionary, eps=1e-12):
-    """Scale every column of ``[F, K]`` to unit L2 norm (zero columns stay zero)."""
+    """Scale every column of ``[F, K]`` to unit L2 norm (zero columns stay zero).
+
+    Example
+    -------
+    >>> normalize_columns(torch.tensor([[3.0, 0.0], [4.0, 0.0]]))
+    tensor([[0.6000, 0.0000],
+            [0.8000, 0.0000]])
+    """
     return dictionary / dictionary.norm(dim=0, keepdim=True).clamp_min(eps)
 
 
@@ -72,6 +94,12 @@ def sparse_codes(frames, dictionary, sparsity, iterations=100, init=None):
     Returns
     -------
     torch.Tensor, ``[N, K]``, non-negative.
+
+    Example
+    -------
+    >>> dictionary = torch.eye(3)
+    >>> sparse_codes(torch.tensor([[2.0, 0.5, 0.0]]), dictionary, sparsity=0.5)  # soft threshold
+    tensor([[1.5000, 0.0000, 0.0000]])
     """
     gram = dictionary.T @ dictionary
     target = frames @ dictionary - sparsity  # gradient of the smooth part + L1 term is codes @ gram - target
@@ -89,7 +117,14 @@ def sparse_codes(frames, dictionary, sparsity, iterations=100, init=None):
 
 def reconstruction_terms(frames, dictionary, codes, sparsity):
     """Sums over the frames of ``||v - W h||^2``, ``||v||^2`` and ``||h||_1``, and the number of codes
-    that are non-zero; ``[N, F]``, ``[F, K]``, ``[N, K]`` -> dict of floats (to accumulate over batches)."""
+    that are non-zero; ``[N, F]``, ``[F, K]``, ``[N, K]`` -> dict of floats (to accumulate over batches).
+
+    Example
+    -------
+    >>> terms = reconstruction_terms(torch.ones(2, 3), torch.eye(3), torch.ones(2, 3), 0.1)
+    >>> terms['squared_error'], terms['l1'], terms['frames']
+    (0.0, 6.0, 2)
+    """
     residual = frames - codes @ dictionary.T
     return {
         "squared_error": float(residual.pow(2).sum()),
@@ -105,7 +140,14 @@ def reconstruction_terms(frames, dictionary, codes, sparsity):
 def summarize_terms(terms):
     """Merge :func:`reconstruction_terms` of several batches into ``relative_error`` (``||V - WH||_F /
     ||V||_F``), ``objective`` (the per-frame cost, averaged over frames), ``code_density`` (share of
-    non-zero activations) and ``n_frames``."""
+    non-zero activations) and ``n_frames``.
+
+    Example
+    -------
+    >>> batch = reconstruction_terms(torch.ones(2, 3), torch.eye(3), torch.full((2, 3), 0.5), 0.0)
+    >>> summarize_terms([batch, batch])['relative_error']
+    0.5
+    """
     total = {key: sum(t[key] for t in terms) for key in ("squared_error", "energy", "l1", "nonzero", "frames",
                                                          "entries")}
     sparsity = terms[0]["sparsity"] if terms else 0.0
@@ -135,6 +177,20 @@ class SparseNMF:
     seed : int, seeds the initialisation (``K`` training frames of the first mini-batch plus noise) and the
         re-initialisation of unused atoms.
     device : str or torch.device
+
+    Example
+    -------
+    >>> torch.manual_seed(0) is not None
+    True
+    >>> frames = torch.rand(64, 1) * torch.tensor([[1.0, 0.0, 0.5, 0.0]]) + torch.rand(64, 1) * torch.tensor([[0.0, 1.0, 0.0, 0.5]])
+    >>> nmf = SparseNMF(n_components=2, n_features=4, sparsity=0.01, seed=0)
+    >>> _ = nmf.fit(lambda: [frames[:32], frames[32:]], passes=3)  # batches: a callable
+    >>> codes = nmf.transform(frames)
+    >>> nmf.dictionary.shape, codes.shape, bool((nmf.dictionary >= 0).all())
+    (torch.Size([4, 2]), torch.Size([64, 2]), True)
+    >>> error = summarize_terms([reconstruction_terms(frames, nmf.dictionary, codes, 0.01)])['relative_error']
+    >>> error < 0.1
+    True
     """
 
     def __init__(self, n_components, n_features=513, sparsity=0.1, code_iterations=50, dictionary_sweeps=1,
@@ -238,7 +294,15 @@ class SparseNMF:
 
 def save_dictionary(folder, dictionary, description):
     """Write ``dictionary.pt`` (``W`` ``[F, K]``) and ``hyperparams.yaml`` (``description`` + shape) into
-    ``folder``; returns it."""
+    ``folder``; returns it.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = save_dictionary(os.path.join(tempfile.mkdtemp(), 'nmf'), torch.eye(3), {'domain': 'log1p'})
+    >>> sorted(os.listdir(folder))
+    ['dictionary.pt', 'hyperparams.yaml']
+    """
     os.makedirs(folder, exist_ok=True)
     dictionary = dictionary.detach().float().cpu()
     description = dict(description)
@@ -249,7 +313,16 @@ def save_dictionary(folder, dictionary, description):
 
 
 def dictionary_folder(path):
-    """Accept the ``nmf/`` folder itself or the output folder of the run that wrote it."""
+    """Accept the ``nmf/`` folder itself or the output folder of the run that wrote it.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run = tempfile.mkdtemp()
+    >>> _ = save_dictionary(os.path.join(run, 'nmf'), torch.eye(3), {})
+    >>> dictionary_folder(run) == os.path.join(run, 'nmf')
+    True
+    """
     for candidate in (path, os.path.join(path, "nmf")):
         if os.path.isfile(os.path.join(candidate, DICTIONARY_FILE)):
             return candidate
@@ -259,7 +332,16 @@ def dictionary_folder(path):
 
 def read_description(path, what):
     """The dict of a YAML description written beside a checkpoint; an unreadable file raises
-    :class:`CheckpointError` naming it and ``what`` it should hold."""
+    :class:`CheckpointError` naming it and ``what`` it should hold.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), 'hyperparams.yaml')
+    >>> _ = open(path, 'w').write('domain: log1p')
+    >>> read_description(path, 'an NMF description')
+    {'domain': 'log1p'}
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             description = yaml.safe_load(handle) or {}
@@ -271,7 +353,16 @@ def read_description(path, what):
 
 
 def load_dictionary(path):
-    """Load ``(W [F, K], description)`` from a folder written by :func:`save_dictionary`."""
+    """Load ``(W [F, K], description)`` from a folder written by :func:`save_dictionary`.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = save_dictionary(os.path.join(tempfile.mkdtemp(), 'nmf'), torch.eye(3), {'domain': 'log1p'})
+    >>> dictionary, description = load_dictionary(folder)
+    >>> dictionary.shape, description
+    (torch.Size([3, 3]), {'domain': 'log1p', 'n_features': 3, 'n_components': 3})
+    """
     folder = dictionary_folder(path)
     description_path = os.path.join(folder, DESCRIPTION_FILE)
     description = read_description(description_path, "the dictionary description")

@@ -1,6 +1,6 @@
 """Metrics shared by every method: plain functions on tensors (per clip, ``[batch]``) and collectors.
 
-See METHODS.md, "Faithfulness and structure metrics" and "Beyond the papers: ground truth and sanity".
+See docs/methods.md, "Metrics", "Ground truth" and "Sanity checks".
 
 ``interpretability.metrics.faithfulness`` is the FF function once this package is imported; reach the
 module's other names with ``from interpretability.metrics.faithfulness import ...`` (or from here).

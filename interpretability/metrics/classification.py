@@ -39,7 +39,13 @@ def _as_numpy(x, dtype=np.float64):
 
 
 def accuracy(logits_or_probs, labels):
-    """1[argmax == label] per clip, ``[batch, classes]`` + ``[batch]`` -> ``[batch]`` float 0/1."""
+    """1[argmax == label] per clip, ``[batch, classes]`` + ``[batch]`` -> ``[batch]`` float 0/1.
+
+    Example
+    -------
+    >>> accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1]))
+    tensor([1., 0.])
+    """
     if logits_or_probs.dim() != 2 or labels.shape != (logits_or_probs.shape[0],):
         raise ValueError(
             f"expected scores [batch, classes] and labels [batch], got {tuple(logits_or_probs.shape)} "
@@ -60,6 +66,12 @@ def topk_contains(scores, target_idx, k):
     Returns
     -------
     torch.Tensor, ``[batch]`` float 0/1. Ties at the k-th score are broken by ``torch.topk``.
+
+    Example
+    -------
+    >>> scores = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]])
+    >>> topk_contains(scores, torch.tensor([1, 0]), k=2)
+    tensor([1., 0.])
     """
     if scores.dim() != 2 or target_idx.shape != (scores.shape[0],):
         raise ValueError(
@@ -118,6 +130,14 @@ def dcase_auprc(y_true, y_score):
     Returns
     -------
     dict ``{"micro_auprc": float, "macro_auprc": float, "per_class_auprc": list of float}``
+
+    Example
+    -------
+    >>> y_true = np.array([[1, 0], [0, 1], [1, -1]])
+    >>> y_score = np.array([[0.9, 0.2], [0.3, 0.8], [0.7, 0.5]])
+    >>> result = dcase_auprc(y_true, y_score)
+    >>> round(result['micro_auprc'], 3), round(result['macro_auprc'], 3)
+    (0.833, 0.625)
     """
     y_true, y_score = _check_multilabel(y_true, y_score)
     per_class = []
@@ -139,6 +159,12 @@ def micro_f1(y_true, y_score, threshold=0.5):
 
     ``F = 2 TP / (2 TP + FP + FN)``, 0 when TP = 0. Entries with ``y_true == -1`` are masked out.
     ``[clips, classes]`` x 2 -> float.
+
+    Example
+    -------
+    >>> y_true = np.array([[1, 0], [0, 1], [1, -1]])
+    >>> micro_f1(y_true, np.array([[0.9, 0.6], [0.3, 0.8], [0.2, 0.5]]))  # TP 2, FP 1, FN 1
+    0.6666666666666666
     """
     y_true, y_score = _check_multilabel(y_true, y_score)
     valid = y_true != -1
@@ -151,7 +177,14 @@ def micro_f1(y_true, y_score, threshold=0.5):
 
 
 def dcase_metrics(y_true, y_score):
-    """``dcase_auprc`` plus ``"micro_f1"`` (at 0.5), the three official SONYC-UST figures."""
+    """``dcase_auprc`` plus ``"micro_f1"`` (at 0.5), the three official SONYC-UST figures.
+
+    Example
+    -------
+    >>> y_true = np.array([[1, 0], [0, 1]])
+    >>> sorted(dcase_metrics(y_true, np.array([[0.9, 0.2], [0.3, 0.8]])))
+    ['macro_auprc', 'micro_auprc', 'micro_f1', 'per_class_auprc']
+    """
     result = dcase_auprc(y_true, y_score)
     result["micro_f1"] = micro_f1(y_true, y_score)
     return result
@@ -172,6 +205,13 @@ def multilabel_fidelity(theta_scores, classifier_decisions):
     Returns
     -------
     dict ``{"macro_auprc", "micro_auprc", "max_f1"}`` of floats (NaN when nothing was decided).
+
+    Example
+    -------
+    >>> decisions = np.array([[1, 0], [0, 1], [1, 1]])
+    >>> fidelity = multilabel_fidelity(np.array([[0.9, 0.1], [0.2, 0.7], [0.8, 0.6]]), decisions)
+    >>> fidelity['macro_auprc'], fidelity['micro_auprc'], fidelity['max_f1']
+    (1.0, 1.0, 1.0)
     """
     from sklearn.metrics import average_precision_score, precision_recall_curve
 

@@ -1,4 +1,4 @@
-"""Faithfulness of a mask to the classifier (METHODS.md, "Faithfulness and structure metrics").
+"""Faithfulness of a mask to the classifier (docs/methods.md, "Metrics").
 
 Per clip, with ``p = f(|X|)``, ``p_in = f(M*|X|)`` and ``p_out = f((1-M)*|X|)`` given as probabilities
 (already softmaxed or sigmoided: nothing here applies a softmax) and ``c`` the classifier's decision:
@@ -52,6 +52,11 @@ def class_scores(prob, decision):
     Returns
     -------
     torch.Tensor, ``[batch]``
+
+    Example
+    -------
+    >>> class_scores(torch.tensor([[0.2, 0.8], [0.6, 0.4]]), torch.tensor([1, 0]))
+    tensor([0.8000, 0.6000])
     """
     if prob.dim() != 2:
         raise ValueError(f"probabilities must be [batch, classes], got shape {tuple(prob.shape)}")
@@ -68,6 +73,11 @@ def binary_to_two_class(prob):
     """Turn sigmoid scores ``[batch]`` into two-class probabilities ``[batch, 2]`` = (1 - p, p).
 
     With ``decision = 1`` the multi-class functions then give the ``*_from_scores`` values.
+
+    Example
+    -------
+    >>> binary_to_two_class(torch.tensor([0.25]))
+    tensor([[0.7500, 0.2500]])
     """
     return torch.stack([1 - prob, prob], dim=-1)
 
@@ -76,7 +86,13 @@ def binary_to_two_class(prob):
 
 
 def average_increase_from_scores(score, score_in):
-    """AI = 100 * 1[score_in > score], ``[batch]`` scores -> ``[batch]``."""
+    """AI = 100 * 1[score_in > score], ``[batch]`` scores -> ``[batch]``.
+
+    Example
+    -------
+    >>> average_increase_from_scores(torch.tensor([0.5, 0.5]), torch.tensor([0.75, 0.25])).tolist()
+    [100.0, 0.0]
+    """
     _check_scores(score=score, score_in=score_in)
     return 100.0 * (score_in > score).to(score.dtype)
 
@@ -85,6 +101,11 @@ def average_drop_from_scores(score, score_in, eps=EPS):
     """AD = 100 * max(0, score - score_in) / score, ``[batch]`` -> ``[batch]``.
 
     The numerator is at most ``score``, so ``score = 0`` gives 0 (the denominator is clamped to ``eps``).
+
+    Example
+    -------
+    >>> average_drop_from_scores(torch.tensor([0.5]), torch.tensor([0.25]))
+    tensor([50.])
     """
     _check_scores(score=score, score_in=score_in)
     return 100.0 * (score - score_in).clamp(min=0) / score.clamp(min=eps)
@@ -94,19 +115,36 @@ def average_gain_from_scores(score, score_in, eps=EPS):
     """AG = 100 * max(0, score_in - score) / (1 - score), ``[batch]`` -> ``[batch]``.
 
     The numerator is at most ``1 - score``, so ``score = 1`` gives 0 (the denominator is clamped to ``eps``).
+
+    Example
+    -------
+    >>> average_gain_from_scores(torch.tensor([0.5]), torch.tensor([0.75]))
+    tensor([50.])
     """
     _check_scores(score=score, score_in=score_in)
     return 100.0 * (score_in - score).clamp(min=0) / (1 - score).clamp(min=eps)
 
 
 def faithfulness_from_scores(score, score_out):
-    """FF = score - score_out, ``[batch]`` -> ``[batch]``."""
+    """FF = score - score_out, ``[batch]`` -> ``[batch]``.
+
+    Example
+    -------
+    >>> faithfulness_from_scores(torch.tensor([0.75]), torch.tensor([0.25]))
+    tensor([0.5000])
+    """
     _check_scores(score=score, score_out=score_out)
     return score - score_out
 
 
 def input_fidelity_from_scores(score_in, threshold=0.5):
-    """Multi-label FidIn = 1[score_in >= threshold]: the masked-in input still detects the class."""
+    """Multi-label FidIn = 1[score_in >= threshold]: the masked-in input still detects the class.
+
+    Example
+    -------
+    >>> input_fidelity_from_scores(torch.tensor([0.75, 0.25])).tolist()
+    [1.0, 0.0]
+    """
     _check_scores(score_in=score_in)
     return (score_in >= threshold).to(score_in.dtype)
 
@@ -117,6 +155,14 @@ def faithfulness_metrics_from_scores(score, score_in, score_out, threshold=0.5):
     Returns
     -------
     dict with keys ``AI, AD, AG, FF, FidIn``, each ``[batch]``.
+
+    Example
+    -------
+    >>> metrics = faithfulness_metrics_from_scores(
+    ...     torch.tensor([0.5]), torch.tensor([0.75]), torch.tensor([0.25])
+    ... )
+    >>> {name: value.tolist() for name, value in metrics.items()}
+    {'AI': [100.0], 'AD': [0.0], 'AG': [50.0], 'FF': [0.25], 'FidIn': [1.0]}
     """
     return {
         "AI": average_increase_from_scores(score, score_in),
@@ -151,12 +197,29 @@ def average_increase(p, p_in, decision):
     Returns
     -------
     torch.Tensor, ``[batch]``, 0 or 100.
+
+    Example
+    -------
+    >>> p = torch.tensor([[0.5, 0.5], [0.25, 0.75]])
+    >>> p_in = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
+    >>> decision = torch.tensor([1, 1])
+    >>> average_increase(p, p_in, decision).tolist()
+    [100.0, 0.0]
     """
     return average_increase_from_scores(*_gather_pair(p, p_in, decision, "p_in"))
 
 
 def average_drop(p, p_in, decision):
-    """AD = 100 * max(0, p_c - p_in_c) / p_c, ``[batch, classes]`` x 2 + ``[batch]`` -> ``[batch]``."""
+    """AD = 100 * max(0, p_c - p_in_c) / p_c, ``[batch, classes]`` x 2 + ``[batch]`` -> ``[batch]``.
+
+    Example
+    -------
+    >>> p = torch.tensor([[0.5, 0.5], [0.25, 0.75]])
+    >>> p_in = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
+    >>> decision = torch.tensor([1, 1])
+    >>> [round(v, 2) for v in average_drop(p, p_in, decision).tolist()]
+    [0.0, 33.33]
+    """
     return average_drop_from_scores(*_gather_pair(p, p_in, decision, "p_in"))
 
 
@@ -164,17 +227,42 @@ def average_gain(p, p_in, decision):
     """AG = 100 * max(0, p_in_c - p_c) / (1 - p_c); 0 when p_c = 1 (denominator clamped to 1e-12).
 
     ``[batch, classes]`` x 2 + ``[batch]`` -> ``[batch]``.
+
+    Example
+    -------
+    >>> p = torch.tensor([[0.5, 0.5], [0.25, 0.75]])
+    >>> p_in = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
+    >>> decision = torch.tensor([1, 1])
+    >>> average_gain(p, p_in, decision).tolist()
+    [50.0, 0.0]
     """
     return average_gain_from_scores(*_gather_pair(p, p_in, decision, "p_in"))
 
 
 def faithfulness(p, p_out, decision):
-    """FF = p_c - p_out_c (``p_out`` from the masked-out input), -> ``[batch]``."""
+    """FF = p_c - p_out_c (``p_out`` from the masked-out input), -> ``[batch]``.
+
+    Example
+    -------
+    >>> p = torch.tensor([[0.5, 0.5], [0.25, 0.75]])
+    >>> p_out = torch.tensor([[0.75, 0.25], [0.5, 0.5]])
+    >>> decision = torch.tensor([1, 1])
+    >>> faithfulness(p, p_out, decision).tolist()
+    [0.25, 0.25]
+    """
     return faithfulness_from_scores(*_gather_pair(p, p_out, decision, "p_out"))
 
 
 def input_fidelity(p_in, decision):
-    """FidIn = 1[argmax p_in == c], ``[batch, classes]`` + ``[batch]`` -> ``[batch]`` float 0/1."""
+    """FidIn = 1[argmax p_in == c], ``[batch, classes]`` + ``[batch]`` -> ``[batch]`` float 0/1.
+
+    Example
+    -------
+    >>> p_in = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
+    >>> decision = torch.tensor([1, 1])
+    >>> input_fidelity(p_in, decision).tolist()  # row 2: a tie, argmax is class 0
+    [1.0, 0.0]
+    """
     _check_probabilities("p_in", p_in)
     class_scores(p_in, decision)  # shape and dtype checks
     return (p_in.argmax(dim=1) == decision.to(p_in.device)).to(p_in.dtype)
@@ -192,6 +280,16 @@ def faithfulness_metrics(p, p_in, p_out, decision):
     Returns
     -------
     dict with keys ``AI, AD, AG, FF, FidIn``, each ``[batch]``.
+
+    Example
+    -------
+    >>> p = torch.tensor([[0.5, 0.5], [0.25, 0.75]])
+    >>> p_in = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
+    >>> decision = torch.tensor([1, 1])
+    >>> p_out = torch.tensor([[0.75, 0.25], [0.5, 0.5]])
+    >>> metrics = faithfulness_metrics(p, p_in, p_out, decision)
+    >>> sorted(metrics), metrics['AI'].tolist()
+    (['AD', 'AG', 'AI', 'FF', 'FidIn'], [100.0, 0.0])
     """
     return {
         "AI": average_increase(p, p_in, decision),

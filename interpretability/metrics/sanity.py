@@ -1,4 +1,4 @@
-"""Sanity check of an explanation method (Adebayo et al. 2018; METHODS.md "Beyond the papers").
+"""Sanity check of an explanation method (Adebayo et al. 2018; docs/methods.md, "Sanity checks").
 
 Masks computed on the trained classifier and on one whose layers were randomised are compared by their
 rank correlation: a method that explains the model must give low correlations.
@@ -25,6 +25,14 @@ def mask_rank_correlation(mask_a, mask_b):
     Returns
     -------
     torch.Tensor, ``[batch]`` in [-1, 1]; NaN where either mask is constant (no ranking to compare).
+
+    Example
+    -------
+    >>> mask = torch.tensor([[[0.1, 0.4], [0.2, 0.9]]])
+    >>> round(mask_rank_correlation(mask, mask * 2).item(), 6)  # same order
+    1.0
+    >>> round(mask_rank_correlation(mask, 1 - mask).item(), 6)  # reversed
+    -1.0
     """
     if mask_a.shape != mask_b.shape or mask_a.dim() < 2:
         raise ValueError(

@@ -121,6 +121,13 @@ def per_clip_metric(fn, key=None, **fixed_kwargs):
     fn : callable returning ``[batch]`` or a dict of ``[batch]`` (then ``key`` picks one).
     key : str, the entry to keep when ``fn`` returns a dict.
     **fixed_kwargs : keyword arguments always passed to ``fn`` (e.g. ``k=3``).
+
+    Example
+    -------
+    >>> from interpretability.metrics.structure import structure_metrics
+    >>> sparseness = per_clip_metric(structure_metrics, key='SPS')
+    >>> sparseness(torch.tensor([[[0.0, 0.0, 0.0, 1.0]]]))
+    tensor([0.7500], dtype=torch.float64)
     """
 
     def metric(*args, **kwargs):
@@ -148,7 +155,8 @@ def metric_stats(fn, key=None, **fixed_kwargs):
     -------
     >>> from interpretability.metrics.faithfulness import average_drop
     >>> stats = metric_stats(average_drop)
-    >>> p = torch.tensor([[0.5, 0.5]]); p_in = torch.tensor([[0.75, 0.25]])
+    >>> p = torch.tensor([[0.5, 0.5]])
+    >>> p_in = torch.tensor([[0.75, 0.25]])
     >>> stats.append(["clip"], p, p_in, torch.tensor([1]))
     >>> stats.summarize("average")
     50.0

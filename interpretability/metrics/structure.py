@@ -1,4 +1,4 @@
-"""Structure of a mask, whatever its faithfulness (METHODS.md, "Faithfulness and structure metrics").
+"""Structure of a mask, whatever its faithfulness (docs/methods.md, "Metrics").
 
 - SPS (sparseness): Gini index of the mask's absolute values (Chalasani et al. 2020, after Hurley &
   Rickard 2009): 0 for a uniform mask, ``1 - 1/n`` for a single non-zero cell among ``n``.
@@ -31,6 +31,12 @@ def sparseness(mask):
     Returns
     -------
     torch.Tensor, ``[batch]``; NaN for an all-zero mask.
+
+    Example
+    -------
+    >>> masks = torch.tensor([[[0.0, 0.0, 0.0, 1.0]], [[1.0, 1.0, 1.0, 1.0]]])
+    >>> sparseness(masks).tolist()  # one cell of 4: 1 - 1/4; uniform: 0
+    [0.75, 0.0]
     """
     values = _flatten(mask)
     n = values.shape[1]
@@ -53,6 +59,12 @@ def complexity(mask):
     Returns
     -------
     torch.Tensor, ``[batch]``; NaN for an all-zero mask.
+
+    Example
+    -------
+    >>> masks = torch.tensor([[[0.0, 0.0, 0.0, 1.0]], [[1.0, 1.0, 1.0, 1.0]]])
+    >>> [round(abs(v), 3) for v in complexity(masks).tolist()]  # 0 and log(4)
+    [0.0, 1.386]
     """
     values = _flatten(mask)
     total = values.sum(dim=1, keepdim=True)
@@ -62,12 +74,26 @@ def complexity(mask):
 
 
 def mask_mean(mask):
-    """Mean of the mask per clip, ``[batch, ...]`` -> ``[batch]``."""
+    """Mean of the mask per clip, ``[batch, ...]`` -> ``[batch]``.
+
+    Example
+    -------
+    >>> masks = torch.tensor([[[0.0, 0.0, 0.0, 1.0]], [[1.0, 1.0, 1.0, 1.0]]])
+    >>> mask_mean(masks).tolist()
+    [0.25, 1.0]
+    """
     if mask.dim() < 2:
         raise ValueError(f"mask must be [batch, ...] ([batch, time, freq]), got shape {tuple(mask.shape)}")
     return mask.reshape(mask.shape[0], -1).mean(dim=1)
 
 
 def structure_metrics(mask):
-    """``{"SPS", "COMP", "MM"}`` of a batch of masks ``[batch, time, freq]``, each ``[batch]``."""
+    """``{"SPS", "COMP", "MM"}`` of a batch of masks ``[batch, time, freq]``, each ``[batch]``.
+
+    Example
+    -------
+    >>> masks = torch.tensor([[[0.0, 0.0, 0.0, 1.0]], [[1.0, 1.0, 1.0, 1.0]]])
+    >>> {name: abs(value.item()) for name, value in structure_metrics(masks[:1]).items()}
+    {'SPS': 0.75, 'COMP': 0.0, 'MM': 0.25}
+    """
     return {"SPS": sparseness(mask), "COMP": complexity(mask), "MM": mask_mean(mask)}

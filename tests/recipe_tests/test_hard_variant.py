@@ -1,8 +1,8 @@
-"""The hard synthetic variant (issue 16's benchmark) through the ESC-50 recipes: classifier, L-MAC, comparison.
+"""The hard synthetic variant (``variant="hard"`` of interpretability/data/synthetic.py) through the ESC-50 recipes: classifier, L-MAC, comparison.
 
 A small hard set (6 classes, the first half of the set, 1 s clips) is enough to check that the pipeline runs on
 sounds that fill the clip, band-limited clips and unequal classes, and that the classifier learns more than the
-class prior. Whether L-MAC leads GradCAM on it is the subject of the issue's fixes; its check comes with them.
+class prior. Whether L-MAC leads GradCAM on it is not checked here yet.
 """
 import csv
 import json
