@@ -5,7 +5,7 @@ depend on the weights), the same batches of magnitude spectrograms go through (a
 :func:`~interpretability.dissection.activations.capture_activations` on the layers the recipes dissect (every
 interpretable layer and the head, pooled per neuron), in the same process, alternating (a) and (b) ``--repeats``
 times so that a change of machine load hits both. ``overhead`` = fastest capture time / fastest forward time - 1
-(the fastest run is the least disturbed by other processes; the medians are reported too); the goal of issue 6 is
+(the fastest run is the least disturbed by other processes; the medians are reported too); the goal is
 an overhead under 10 %.
 
     .venv/bin/python benchmarks/bench_activations.py --architectures compact_cnn cnn14 --batch_size 16

@@ -7,7 +7,7 @@ gradient baselines: the forward + captum's attribution), against one plain forwa
 same batch, in the same process. Time is the process's CPU time on CPU (``--threads`` 1 by default, so that the
 ratios hold on a machine shared with other jobs) and synchronised wall time on CUDA.
 ``ratio`` = method time / forward time (median of ``--repeats``); goals of
-issue 5: L-MAC <= 2 x a forward pass and >= 20 x faster than Integrated Gradients and SmoothGrad.
+the project: L-MAC <= 2 x a forward pass and >= 20 x faster than Integrated Gradients and SmoothGrad.
 
 Peak memory: each method runs again in a fresh process after the setup and one forward pass; on CUDA ``peak_mb``
 is ``torch.cuda.max_memory_allocated`` during the method, on CPU the largest resident memory sampled while it runs

@@ -1,6 +1,6 @@
 """Mixing clips with contaminants: L-MAC's 0 dB training augmentation and the out-of-domain conditions.
 
-METHODS.md, "L-MAC" (training data augmentation) and "Out-of-domain evaluation". Waveforms are
+docs/methods.md, "L-MAC" (training data augmentation) and "Out-of-domain evaluation". Waveforms are
 ``[batch, samples]`` (or ``[samples]``) float tensors at 16 kHz.
 """
 import logging
@@ -91,7 +91,7 @@ def training_mixture(clean, contaminant, snr_db=0.0, peak=1.0):
 
 def ood_mixture(clean, condition, other=None, speech=None, generator=None, peak_normalize=True,
                 return_clean=False):
-    """An out-of-domain version of ``clean`` (METHODS.md, "Out-of-domain evaluation").
+    """An out-of-domain version of ``clean`` (docs/methods.md, "Out-of-domain evaluation").
 
     The weights apply to unit-norm signals (``unit_norm`` of each row):
 

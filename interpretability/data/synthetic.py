@@ -3,7 +3,7 @@
 Each clip is coloured background noise plus the target event(s) of its class(es) at a random onset,
 duration, level and pitch inside class-specific ranges (``CLASS_SPECS``); in part of the clips a quieter
 distractor event of another class is added. The clip is written in the on-disk layout of ESC-50,
-UrbanSound8K or SONYC-UST (see ``shared/design/DATASETS.md``) so the real preparation code reads it
+UrbanSound8K or SONYC-UST (see ``docs/datasets.md``) so the real preparation code reads it
 unchanged, together with ground truth no real dataset has:
 
 - ``audio_clean/<name>``: the target event(s) alone, sample-aligned and at the level they have in the mixture

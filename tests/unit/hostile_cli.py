@@ -1,5 +1,5 @@
 """Running a command as a user would, and what a failed run must show: the helpers of the ``test_hostile_*``
-end-to-end tests (issue 15)."""
+end-to-end tests."""
 import os
 import subprocess
 import sys

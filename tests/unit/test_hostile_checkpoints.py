@@ -1,4 +1,4 @@
-"""Hostile checkpoints (issue 15, point 3): interpreter folders whose decoder was trained for another classifier,
+"""Hostile checkpoints: interpreter folders whose decoder was trained for another classifier,
 truncated or empty ``.ckpt`` files, classifier folders of another architecture or class count, folders that lack a
 part. Each is one CheckpointError naming the file and the problem (one ``error:`` line and exit status 2 from the
 commands), never a traceback or a misleading message."""

@@ -1,4 +1,4 @@
-"""Hostile metadata (issue 15, point 3): what a user's odd or broken ESC-50 / UrbanSound8K / SONYC-UST metadata
+"""Hostile metadata: what a user's odd or broken ESC-50 / UrbanSound8K / SONYC-UST metadata
 gives. Data that is fine but written differently (byte-order mark, CRLF, a row repeated cell for cell, stray
 non-audio files nobody names) is read; anything else is one error naming the file, the line and the problem, and a
 failed re-preparation leaves the manifests already written as they were. The recipe runs at the end check what the

@@ -1,4 +1,4 @@
-"""Hostile output folders (issue 15, point 3): a folder that cannot be written, one already used by a run with
+"""Hostile output folders: a folder that cannot be written, one already used by a run with
 other hparams, one holding a truncated checkpoint. The run stops before writing anything, with one ``error:`` line
 naming the folder (and the differing hparams, or the file), exit status 2; what is in the folder stays as it was.
 A resume with the same configuration (more epochs, say) is still accepted."""

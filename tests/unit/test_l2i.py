@@ -1,4 +1,4 @@
-"""L2I interpreter: Psi, Theta, loss, relevance, masks, component removal, loading (METHODS.md, "L2I")."""
+"""L2I interpreter: Psi, Theta, loss, relevance, masks, component removal, loading (docs/methods.md, "L2I")."""
 import math
 import os
 

@@ -1,4 +1,4 @@
-"""L-MAC decoder and objective (METHODS.md, "L-MAC")."""
+"""L-MAC decoder and objective (docs/methods.md, "L-MAC")."""
 import math
 
 import pytest

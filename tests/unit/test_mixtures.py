@@ -1,4 +1,4 @@
-"""Mixtures for L-MAC training and the out-of-domain conditions (METHODS.md)."""
+"""Mixtures for L-MAC training and the out-of-domain conditions (docs/methods.md)."""
 import re
 
 import numpy as np

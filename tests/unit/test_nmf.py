@@ -1,4 +1,4 @@
-"""Sparse NMF dictionary for L2I (METHODS.md, "L2I"; interpretability/interpreters/nmf.py)."""
+"""Sparse NMF dictionary for L2I (docs/methods.md, "L2I"; interpretability/interpreters/nmf.py)."""
 import math
 
 import pytest
