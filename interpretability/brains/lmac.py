@@ -25,6 +25,12 @@ class LMACBrain(InterpreterBrain):
     ``guidance_oracle_threshold``.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        bank = getattr(self.hparams, "contaminants", None) if hasattr(self, "hparams") else None
+        if bank is not None and self.random_state is not None and hasattr(bank, "_generator"):
+            self.random_state.add_generator("contaminants", bank._generator)  # resumes the bank's draws too
+
     def explain(self, view):
         # a multi-label decoder has a mask per class: each (clip, class) row takes its class's
         return self.modules.decoder.mask(view.hidden, view.n_frames, classes=view.decision)

@@ -1,0 +1,150 @@
+"""Running recipe scripts as real subprocesses, timing their stages and killing them with SIGKILL at a random point.
+
+Used by ``test_resume*.py``: a reference run records when each watched event first happens (a checkpoint appears,
+a stage file is written); a second run of the same command is killed at a random moment between two of those
+events, then started again with the same command until it finishes.
+"""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TIMEOUT_S = 600
+POLL_S = 0.02
+
+
+def recipe_env():
+    """One thread per process (results must not depend on thread scheduling) and this checkout on the path."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def script_command(dataset, script, hparams, flags, torchrun=0):
+    """The command line of ``recipes/<dataset>/<script> hparams/<hparams> flags`` (under torchrun with that many
+    CPU processes and gloo when ``torchrun``)."""
+    launcher = [sys.executable]
+    if torchrun:
+        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}"]
+        flags = [*flags, "--distributed_backend=gloo", "--device=cpu"]
+    return [*launcher, script, os.path.join("hparams", hparams), *flags], os.path.join(ROOT, "recipes", dataset)
+
+
+def checkpoints(folder):
+    """Number of complete SpeechBrain checkpoints (with their CKPT.yaml) in ``folder``."""
+    return len(glob.glob(os.path.join(str(folder), "CKPT*", "CKPT.yaml")))
+
+
+def exists(path):
+    return lambda: os.path.exists(str(path))
+
+
+class Run:
+    """One subprocess; ``events`` ``{name: predicate}`` are polled and the first time each holds is recorded in
+    ``times`` (seconds since the start)."""
+
+    def __init__(self, command, cwd, log_path, events=None):
+        self.command, self.events = command, dict(events or {})
+        self.log_path = str(log_path)
+        self.log = open(self.log_path, "ab")
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(command, cwd=cwd, env=recipe_env(), stdout=self.log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.times = {}
+
+    def elapsed(self):
+        return time.monotonic() - self.started
+
+    def poll_events(self):
+        for name, predicate in self.events.items():
+            if name not in self.times and predicate():
+                self.times[name] = self.elapsed()
+
+    def wait_for(self, name, timeout=TIMEOUT_S):
+        """Wait until event ``name`` holds; False when the process ended first."""
+        while self.elapsed() < timeout:
+            self.poll_events()
+            if name in self.times:
+                return True
+            if self.process.poll() is not None:
+                self.poll_events()
+                return name in self.times
+            time.sleep(POLL_S)
+        raise TimeoutError(f"{self.command}: no {name!r} within {timeout} s")
+
+    def finish(self, timeout=TIMEOUT_S):
+        """Wait for the end (polling events); the return code."""
+        while self.process.poll() is None:
+            if self.elapsed() > timeout:
+                self.kill()
+                raise TimeoutError(f"{self.command} ran over {timeout} s")
+            self.poll_events()
+            time.sleep(POLL_S)
+        self.poll_events()
+        self.times.setdefault("end", self.elapsed())
+        self.log.close()
+        return self.process.returncode
+
+    def kill(self):
+        """SIGKILL the process and its children (torchrun's workers: they share its session). True when it was
+        still running."""
+        alive = self.process.poll() is None
+        if alive:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log.close()
+        return alive
+
+    def tail(self, chars=4000):
+        with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()[-chars:]
+
+
+def run_to_end(command, cwd, log_path, events=None):
+    """Run to completion; assert success; return the event times (and ``end``)."""
+    run = Run(command, cwd, log_path, events)
+    code = run.finish()
+    assert code == 0, f"{' '.join(command)} failed ({code}):\n{run.tail()}"
+    return run.times
+
+
+def kill_between(command, cwd, log_path, events, after, before, reference, rng):
+    """Start ``command``, wait for event ``after``, then SIGKILL it after a random delay drawn uniformly in
+    [0, 0.8 x the time ``reference`` (a reference run's event times) took from ``after`` to ``before``].
+
+    Returns ``{"after": event, "delay_s": ..., "killed": True}``; a process that ended before the kill (a loaded
+    machine) is started again in the same folder and killed right at ``after``.
+    """
+    window = max(0.0, reference[before] - reference[after])
+    for attempt in range(2):
+        delay = rng.uniform(0.0, 0.8 * window) if attempt == 0 else 0.0
+        run = Run(command, cwd, log_path, events)
+        assert run.wait_for(after), f"{' '.join(command)} ended before {after!r}:\n{run.tail()}"
+        time.sleep(delay)
+        if run.kill():
+            return {"after": after, "delay_s": round(delay, 3), "window_s": round(window, 3), "attempt": attempt}
+    raise AssertionError(f"{' '.join(command)}: the run finished before it could be killed")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def assert_same_tensors(path_a, path_b):
+    """Two ``torch.save`` files hold equal tensors (a state dict, a tensor, nested dicts)."""
+    a = torch.load(path_a, map_location="cpu", weights_only=True)
+    b = torch.load(path_b, map_location="cpu", weights_only=True)
+    if isinstance(a, torch.Tensor):
+        a, b = {"": a}, {"": b}
+    assert a.keys() == b.keys(), f"{path_a} / {path_b}: other keys"
+    for key in a:
+        if isinstance(a[key], torch.Tensor):
+            assert torch.equal(a[key], b[key]), f"{path_a} / {path_b}: {key} differs " \
+                                                f"(max |diff| {float((a[key] - b[key]).abs().max()):.3g})"

@@ -1,0 +1,99 @@
+"""Training runs killed with SIGKILL at a random point and started again with the same command end with the result of
+an uninterrupted run: equal on CPU (same test metrics, bit for bit, and the same trained weights).
+
+Every run here has one thread per process (``resume_tools.recipe_env``). The kill points are drawn at random; the
+seed is printed with a failure (``RESUME_TEST_SEED`` replays one).
+"""
+import os
+import random
+
+import pytest
+
+from interpretability.classifiers import build_classifier
+from interpretability.classifiers.io import export_classifier
+from interpretability.data.synthetic import generate_dataset
+from resume_tools import (
+    assert_same_tensors, checkpoints, exists, kill_between, read_json, run_to_end, script_command,
+)
+
+CLIP_S = 0.5
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny synthetic ESC-50 set (4 classes x 5 clips of 0.5 s: 12 train, 4 valid, 4 test clips) and a small random
+    classifier exported for it."""
+    root = tmp_path_factory.mktemp("resume_data")
+    made = generate_dataset(str(root / "data"), layout="esc50", clips_per_class=5, duration=CLIP_S, n_classes=4,
+                            seed=3, show_progress=False)
+    model = build_classifier("compact_cnn", n_classes=4, channels=[4, 8, 8, 16]).eval()
+    export_classifier(model, str(root / "classifier"), made["classes"], clip_seconds=CLIP_S)
+    return {"data": str(root / "data"), "classifier": str(root / "classifier")}
+
+
+@pytest.fixture
+def rng():
+    seed = int(os.environ.get("RESUME_TEST_SEED", random.randrange(2**31)))
+    print(f"RESUME_TEST_SEED={seed}")
+    return random.Random(seed)
+
+
+def killed_and_resumed(tmp_path, script, hparams, flags, kills, rng, events):
+    """Run once uninterrupted (``ref``), then the same command in ``resumed``: killed once per ``(after, before)``
+    of ``kills`` (events of ``events(out)``), restarted each time, and run to the end. Returns both folders and the
+    kill points."""
+    folders, points = {}, []
+    reference = None
+    for name in ("ref", "resumed"):
+        out = tmp_path / name
+        command, cwd = script_command("ESC50", script, hparams, [*flags, f"--output_folder={out}"])
+        log = tmp_path / f"{name}.log"
+        if name == "resumed":
+            for after, before in kills:
+                points.append(kill_between(command, cwd, log, events(out), after, before, reference, rng))
+        reference = run_to_end(command, cwd, log, events(out))
+        folders[name] = out
+    return folders["ref"], folders["resumed"], points
+
+
+def training_events(out):
+    return {"checkpoint": lambda: checkpoints(out / "save") >= 1, "tested": exists(out / "test_metrics.json")}
+
+
+def test_classifier_killed_mid_training_resumes_to_the_uninterrupted_result(tiny, tmp_path, rng):
+    # augmentation (random gain and shift) draws from the global generator: a resumed run must restore it
+    flags = [f"--data_folder={tiny['data']}", f"--clip_seconds={CLIP_S}", "--number_of_epochs=5", "--batch_size=4",
+             "--channels=[4,8,8,16]"]
+    ref, resumed, points = killed_and_resumed(tmp_path, "train_classifier.py", "classifier_cnn6.yaml", flags,
+                                              [("checkpoint", "tested")], rng, training_events)
+    assert read_json(resumed / "test_metrics.json") == read_json(ref / "test_metrics.json"), points
+    assert_same_tensors(ref / "classifier" / "model.ckpt", resumed / "classifier" / "model.ckpt")
+
+
+def test_lmac_killed_mid_training_resumes_to_the_uninterrupted_result(tiny, tmp_path, rng):
+    # contaminant mixing (which clips, and with which) draws from the global generator
+    flags = [f"--data_folder={tiny['data']}", f"--pretrained_classifier={tiny['classifier']}",
+             f"--clip_seconds={CLIP_S}", "--number_of_epochs=5", "--batch_size=4", "--decoder_width=8",
+             "--n_export=1"]
+    ref, resumed, points = killed_and_resumed(tmp_path, "train_lmac.py", "lmac_cnn6.yaml", flags,
+                                              [("checkpoint", "tested")], rng, training_events)
+    assert read_json(resumed / "test_metrics.json") == read_json(ref / "test_metrics.json"), points
+    assert_same_tensors(ref / "interpreter" / "decoder.ckpt", resumed / "interpreter" / "decoder.ckpt")
+
+
+def test_l2i_and_its_nmf_killed_mid_run_resume_to_the_uninterrupted_result(tiny, tmp_path, rng):
+    """train_l2i.py without --nmf_dictionary learns the NMF first: one kill lands while the NMF streams over the
+    clips (it resumes from its last saved pass), one while L2I trains."""
+    flags = [f"--data_folder={tiny['data']}", f"--pretrained_classifier={tiny['classifier']}",
+             f"--clip_seconds={CLIP_S}", "--number_of_epochs=4", "--batch_size=4", "--psi_width=8",
+             "--nmf_components=8", "--nmf_passes=16", "--nmf_batch_size=2", "--n_export=1", "--valid_metrics_every=1"]
+
+    def events(out):
+        return {"nmf_pass": exists(out / "save" / "nmf_state.pt"), "nmf_done": exists(out / "nmf" / "dictionary.pt"),
+                **training_events(out)}
+
+    ref, resumed, points = killed_and_resumed(tmp_path, "train_l2i.py", "l2i_cnn6.yaml", flags,
+                                              [("nmf_pass", "nmf_done"), ("checkpoint", "tested")], rng, events)
+    assert_same_tensors(ref / "nmf" / "dictionary.pt", resumed / "nmf" / "dictionary.pt")
+    assert read_json(resumed / "test_metrics.json") == read_json(ref / "test_metrics.json"), points
+    assert_same_tensors(ref / "interpreter" / "decoder.ckpt", resumed / "interpreter" / "decoder.ckpt")
