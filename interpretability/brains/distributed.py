@@ -16,6 +16,8 @@ valid / test sets on every process. :class:`CPUDistributedMixin` instead
   one-process order, and the main process writes them once;
 - reports the stage loss as the mean over clips (batch losses weighted by their size), summed over processes.
 """
+import os
+
 import torch
 import speechbrain as sb
 from speechbrain.dataio.sampler import ReproducibleRandomSampler
@@ -57,7 +59,9 @@ class SplitBatchSampler(Sampler):
     contiguous parts, this rank's part yielded. A batch smaller than ``world_size`` (the last one) gives the ranks
     it cannot cover one of its clips again, so every rank runs the same number of batches (DDP needs it)."""
 
-    def __init__(self, dataset, batch_size, rank, world_size, shuffle=True, drop_last=False, seed=563375142):
+    def __init__(self, dataset, batch_size, rank, world_size, shuffle=True, drop_last=False, seed=None):
+        if seed is None:  # what SpeechBrain's one-process train loader uses (seed_everything sets it)
+            seed = int(os.environ.get("SB_GLOBAL_SEED", 563375142))
         self.n = len(dataset)
         self.batch_size, self.rank, self.world_size = int(batch_size), int(rank), int(world_size)
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)

@@ -135,14 +135,16 @@ class L2IBrain(InterpreterBrain):
 
     @property
     def interpreter(self):
-        return self.modules.interpreter
+        """The L2IInterpreter itself (under torchrun ``modules.interpreter`` is DDP's wrapper of it)."""
+        module = self.modules.interpreter
+        return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
 
     def explain(self, view):
         return self.interpreter.mask(view.hidden, view.n_frames, view.decision)
 
     def compute_forward(self, batch, stage):
         view = self.make_view(batch, stage)
-        return view, self.interpreter(view.hidden, view.n_frames)
+        return view, self.modules.interpreter(view.hidden, view.n_frames)  # through DDP's wrapper under torchrun
 
     def compute_objectives(self, predictions, batch, stage):
         view, (activations, scores, pooled, _) = predictions

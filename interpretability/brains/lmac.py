@@ -33,7 +33,8 @@ class LMACBrain(InterpreterBrain):
 
     def explain(self, view):
         # a multi-label decoder has a mask per class: each (clip, class) row takes its class's
-        return self.modules.decoder.mask(view.hidden, view.n_frames, classes=view.decision)
+        # the decoder's mask, sigmoid(forward), called through forward: under torchrun the module is DDP's wrapper
+        return torch.sigmoid(self.modules.decoder(view.hidden, view.n_frames, classes=view.decision))
 
     def make_view(self, batch, stage):
         if stage != sb.Stage.TRAIN or getattr(self.hparams, "contaminant_prob", 0.0) <= 0:

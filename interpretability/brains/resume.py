@@ -23,7 +23,7 @@ import shutil
 import numpy as np
 import torch
 from speechbrain.utils.checkpoints import METAFNAME, mark_as_loader, mark_as_saver, register_checkpoint_hooks
-from speechbrain.utils.distributed import if_main_process
+from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,9 @@ def atomic_checkpoints(checkpointer):
         if checkpoint is not None:
             pending = pathlib.Path(checkpoint.path) / (METAFNAME + PENDING_SUFFIX)
             os.replace(pending, pathlib.Path(checkpoint.path) / METAFNAME)
+        # every process lists the checkpoints next (save_and_keep_only): all must see this one, or they would
+        # disagree on which to delete and the deletions' broadcasts would pair up wrongly (a hang under torchrun)
+        ddp_barrier()
         return checkpoint
 
     checkpointer._save_checkpoint_metafile = write_pending_meta

@@ -15,7 +15,7 @@ import time
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TIMEOUT_S = 600
+TIMEOUT_S = 300
 POLL_S = 0.02
 
 
