@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import speechbrain as sb
 from speechbrain.utils.distributed import if_main_process
 
-from interpretability.brains.distributed import CPUDistributedMixin, gather_lists
+from interpretability.brains.distributed import CPUDistributedMixin
 from interpretability.brains.resume import ResumableMixin
 from interpretability.classifiers.base import count_parameters
 from interpretability.results import write_stage_metrics
@@ -108,7 +108,7 @@ class ClassifierBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
 
     def stage_metrics(self):
         """Metrics over everything seen in the current valid / test stage (by every process under torchrun)."""
-        gathered = gather_lists({"scores": self._scores, "references": self._references})
+        gathered = self.gather_lists({"scores": self._scores, "references": self._references})
         self._scores, self._references = gathered["scores"], gathered["references"]
         scores = torch.cat(self._scores)
         references = torch.cat(self._references)

@@ -183,8 +183,17 @@ class CPUDistributedMixin:
     def stage_loss(self, stage, stage_loss):
         """The loss of a finished stage: valid / test, the mean over clips of every process; train, SpeechBrain's
         running mean, averaged over processes."""
+        reduce = sum_over_processes if self.distributed_launch else (lambda *values: values)
         if stage == sb.Stage.TRAIN:
-            total, count = sum_over_processes(float(stage_loss), 1.0)
+            total, count = reduce(float(stage_loss), 1.0)
             return total / count
-        total, clips = sum_over_processes(self._loss_sum, float(self._loss_clips))
+        total, clips = reduce(self._loss_sum, float(self._loss_clips))
         return total / clips if clips else float("nan")
+
+    def gather_lists(self, state):
+        """:func:`gather_lists` when this Brain runs under torchrun (a Brain of one process only, e.g. the sanity
+        check's retraining on the main process, gathers nothing)."""
+        return gather_lists(state) if self.distributed_launch else state
+
+    def gather_collector(self, collector):
+        return gather_collector(collector) if self.distributed_launch else collector

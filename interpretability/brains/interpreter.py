@@ -16,7 +16,7 @@ from speechbrain.utils.distributed import if_main_process
 
 from interpretability.audio import write_audio
 from interpretability.brains.classifier import batch_tensor, stop_on_plateau
-from interpretability.brains.distributed import CPUDistributedMixin, gather_collector
+from interpretability.brains.distributed import CPUDistributedMixin
 from interpretability.brains.resume import ResumableMixin
 from interpretability.classifiers.base import count_parameters
 from interpretability.metrics.faithfulness import faithfulness_metrics, faithfulness_metrics_from_scores
@@ -203,7 +203,7 @@ class InterpreterBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
-        gather_collector(self.metric_collector)  # under torchrun: every process's clips, in the one-process order
+        self.gather_collector(self.metric_collector)  # under torchrun: every process's clips, in the one-process order
         stats = {"loss": stage_loss, **self.metric_collector.summarize()}
         if stage == sb.Stage.VALID:
             key = getattr(self.hparams, "checkpoint_key", "loss")

@@ -7,6 +7,7 @@ events, then started again with the same command until it finishes.
 import glob
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -130,6 +131,59 @@ def kill_between(command, cwd, log_path, events, after, before, reference, rng):
         if run.kill():
             return {"after": after, "delay_s": round(delay, 3), "window_s": round(window, 3), "attempt": attempt}
     raise AssertionError(f"{' '.join(command)}: the run finished before it could be killed")
+
+
+def make_tiny(root, clip_s=0.5, with_lmac=False):
+    """A tiny synthetic ESC-50 set in ``root/data`` (4 classes x 5 clips: 12 train, 4 valid, 4 test clips), a small
+    random classifier exported for it in ``root/classifier`` and, ``with_lmac``, an untrained L-MAC decoder of it
+    exported as an interpreter in ``root/lmac``. Returns their paths."""
+    from interpretability.classifiers import build_classifier
+    from interpretability.classifiers.io import export_classifier
+    from interpretability.data.synthetic import generate_dataset
+
+    root = str(root)
+    made = generate_dataset(os.path.join(root, "data"), layout="esc50", clips_per_class=5, duration=clip_s,
+                            n_classes=4, seed=3, show_progress=False)
+    torch.manual_seed(0)
+    model = build_classifier("compact_cnn", n_classes=4, channels=[4, 8, 8, 16]).eval()
+    paths = {"data": os.path.join(root, "data"), "classifier": os.path.join(root, "classifier")}
+    export_classifier(model, paths["classifier"], made["classes"], clip_seconds=clip_s)
+    if with_lmac:
+        from interpretability.brains.training import layer_channels
+        from interpretability.inference import export_interpreter
+        from interpretability.interpreters.lmac import LMACDecoder
+
+        decoder = LMACDecoder(layer_channels=layer_channels(model, clip_s), width=8)
+        paths["lmac"] = os.path.join(root, "lmac")
+        export_interpreter(paths["lmac"], decoder, decoder.config, paths["classifier"], method="lmac",
+                           extra={"training": {"batch_size": 4, "epochs": 1, "lr": 1e-3}})
+    return paths
+
+
+def kill_rng():
+    """The random source of the kill points: ``RESUME_TEST_SEED`` or a fresh seed, printed (pytest shows it with a
+    failure)."""
+    seed = int(os.environ.get("RESUME_TEST_SEED", random.randrange(2**31)))
+    print(f"RESUME_TEST_SEED={seed}")
+    return random.Random(seed)
+
+
+def killed_and_resumed(tmp_path, script, hparams, flags, kills, rng, events):
+    """Run once uninterrupted (``ref``), then the same command in ``resumed``: killed once per ``(after, before)``
+    of ``kills`` (events of ``events(out)``), restarted each time, and run to the end. Returns both folders and the
+    kill points."""
+    folders, points = {}, []
+    reference = None
+    for name in ("ref", "resumed"):
+        out = tmp_path / name
+        command, cwd = script_command("ESC50", script, hparams, [*flags, f"--output_folder={out}"])
+        log = tmp_path / f"{name}.log"
+        if name == "resumed":
+            for after, before in kills:
+                points.append(kill_between(command, cwd, log, events(out), after, before, reference, rng))
+        reference = run_to_end(command, cwd, log, events(out))
+        folders[name] = out
+    return folders["ref"], folders["resumed"], points
 
 
 def read_json(path):

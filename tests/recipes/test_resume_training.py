@@ -4,17 +4,11 @@ an uninterrupted run: equal on CPU (same test metrics, bit for bit, and the same
 Every run here has one thread per process (``resume_tools.recipe_env``). The kill points are drawn at random; the
 seed is printed with a failure (``RESUME_TEST_SEED`` replays one).
 """
-import os
-import random
-
 import pytest
-import torch
 
-from interpretability.classifiers import build_classifier
-from interpretability.classifiers.io import export_classifier
-from interpretability.data.synthetic import generate_dataset
 from resume_tools import (
-    assert_same_tensors, checkpoints, exists, kill_between, read_json, run_to_end, script_command,
+    assert_same_tensors, checkpoints, exists, kill_rng, killed_and_resumed, make_tiny, read_json, run_to_end,
+    script_command,
 )
 
 CLIP_S = 0.5
@@ -24,38 +18,12 @@ CLIP_S = 0.5
 def tiny(tmp_path_factory):
     """A tiny synthetic ESC-50 set (4 classes x 5 clips of 0.5 s: 12 train, 4 valid, 4 test clips) and a small random
     classifier exported for it."""
-    root = tmp_path_factory.mktemp("resume_data")
-    made = generate_dataset(str(root / "data"), layout="esc50", clips_per_class=5, duration=CLIP_S, n_classes=4,
-                            seed=3, show_progress=False)
-    torch.manual_seed(0)
-    model = build_classifier("compact_cnn", n_classes=4, channels=[4, 8, 8, 16]).eval()
-    export_classifier(model, str(root / "classifier"), made["classes"], clip_seconds=CLIP_S)
-    return {"data": str(root / "data"), "classifier": str(root / "classifier")}
+    return make_tiny(tmp_path_factory.mktemp("resume_data"), CLIP_S)
 
 
 @pytest.fixture
 def rng():
-    seed = int(os.environ.get("RESUME_TEST_SEED", random.randrange(2**31)))
-    print(f"RESUME_TEST_SEED={seed}")
-    return random.Random(seed)
-
-
-def killed_and_resumed(tmp_path, script, hparams, flags, kills, rng, events):
-    """Run once uninterrupted (``ref``), then the same command in ``resumed``: killed once per ``(after, before)``
-    of ``kills`` (events of ``events(out)``), restarted each time, and run to the end. Returns both folders and the
-    kill points."""
-    folders, points = {}, []
-    reference = None
-    for name in ("ref", "resumed"):
-        out = tmp_path / name
-        command, cwd = script_command("ESC50", script, hparams, [*flags, f"--output_folder={out}"])
-        log = tmp_path / f"{name}.log"
-        if name == "resumed":
-            for after, before in kills:
-                points.append(kill_between(command, cwd, log, events(out), after, before, reference, rng))
-        reference = run_to_end(command, cwd, log, events(out))
-        folders[name] = out
-    return folders["ref"], folders["resumed"], points
+    return kill_rng()
 
 
 def training_events(out):
