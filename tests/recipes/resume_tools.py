@@ -192,13 +192,23 @@ def read_json(path):
 
 
 def assert_same_tensors(path_a, path_b):
-    """Two ``torch.save`` files hold equal tensors (a state dict, a tensor, nested dicts)."""
+    """Two ``torch.save`` files hold equal values: tensors bit for bit, in nested dicts / lists alike."""
     a = torch.load(path_a, map_location="cpu", weights_only=True)
     b = torch.load(path_b, map_location="cpu", weights_only=True)
+    _assert_same(a, b, f"{path_a} / {path_b}")
+
+
+def _assert_same(a, b, where):
     if isinstance(a, torch.Tensor):
-        a, b = {"": a}, {"": b}
-    assert a.keys() == b.keys(), f"{path_a} / {path_b}: other keys"
-    for key in a:
-        if isinstance(a[key], torch.Tensor):
-            assert torch.equal(a[key], b[key]), f"{path_a} / {path_b}: {key} differs " \
-                                                f"(max |diff| {float((a[key] - b[key]).abs().max()):.3g})"
+        assert isinstance(b, torch.Tensor) and a.shape == b.shape, f"{where}: other shapes"
+        assert torch.equal(a, b), f"{where} differs (max |diff| {float((a - b).abs().max()):.3g})"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), f"{where}: other keys"
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}[{key}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{where}: other lengths"
+        for index, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{index}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
