@@ -12,6 +12,13 @@ clean event itself serves in every condition.
 ``evaluate.py`` recipes call: it loads the classifier and interpreters, runs the comparison and the randomisation
 sanity check, and writes ``comparison.json`` (``sanity`` beside the conditions), ``comparison.md`` and
 ``margins.json`` (how far L-MAC, L-MAC FT and L2I are ahead of the best baseline on AI, AD and AG).
+
+Long runs: the scores of each (condition, batch) are appended to ``comparison.partial*.jsonl`` as they are computed
+(:class:`ComparisonRecords`) and the sanity check's results and trained models are cached in ``sanity/``, so a
+killed run started again with the same command skips what is done and ends with the same files. Under torchrun each
+process scores a block of the batches and the main process gathers them (in batch order: the same numbers as one
+process) and runs the sanity check. Memory does not grow with the clips beyond one float per (row, metric, method,
+condition).
 """
 import copy
 import glob
@@ -409,7 +416,8 @@ def run_comparison(hparams, manifests, run_opts=None):
     ``speech_folder``, ``mask_domain`` (null: the L-MAC interpreter's), ``clip_seconds``, ``batch_size``,
     ``max_clips``, ``sanity_clips``, ``sanity_steps``, ``seed``, ``output_folder``.
 
-    Returns ``{condition: {method: {metric: value}}, "sanity": {method: {...}}}``.
+    Returns ``{condition: {method: {metric: value}}, "sanity": {method: {...}}}`` (None on the other processes
+    under torchrun).
     """
     from interpretability.brains.training import load_explained_classifier
     from interpretability.data.pipelines import classification_datasets
