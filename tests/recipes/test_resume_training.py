@@ -32,7 +32,7 @@ def training_events(out):
 
 def test_classifier_killed_mid_training_resumes_to_the_uninterrupted_result(tiny, tmp_path, rng):
     # augmentation (random gain and shift) draws from the global generator: a resumed run must restore it
-    flags = [f"--data_folder={tiny['data']}", f"--clip_seconds={CLIP_S}", "--number_of_epochs=5", "--batch_size=4",
+    flags = [f"--data_folder={tiny['data']}", f"--clip_seconds={CLIP_S}", "--number_of_epochs=4", "--batch_size=4",
              "--channels=[4,8,8,16]"]
     ref, resumed, points = killed_and_resumed(tmp_path, "train_classifier.py", "classifier_cnn6.yaml", flags,
                                               [("checkpoint", "tested")], rng, training_events)
@@ -43,7 +43,7 @@ def test_classifier_killed_mid_training_resumes_to_the_uninterrupted_result(tiny
 def test_lmac_killed_mid_training_resumes_to_the_uninterrupted_result(tiny, tmp_path, rng):
     # contaminant mixing (which clips, and with which) draws from the global generator
     flags = [f"--data_folder={tiny['data']}", f"--pretrained_classifier={tiny['classifier']}",
-             f"--clip_seconds={CLIP_S}", "--number_of_epochs=5", "--batch_size=4", "--decoder_width=8",
+             f"--clip_seconds={CLIP_S}", "--number_of_epochs=4", "--batch_size=4", "--decoder_width=8",
              "--n_export=1"]
     ref, resumed, points = killed_and_resumed(tmp_path, "train_lmac.py", "lmac_cnn6.yaml", flags,
                                               [("checkpoint", "tested")], rng, training_events)
