@@ -45,7 +45,7 @@ BENCHMARKS = (
                              "--max_frames", "8000", "--eval_frames", "2048", "--batch_frames", "1024"], "--out"),
     ("activations", "bench_activations.py", ["--architectures", "compact_cnn", "--batch_size", "8", "--n_batches", "2",
                                              "--clip_seconds", "2", "--repeats", "5", "--device", "cpu"], "--output"),
-    ("memory", "bench_memory.py", ["--clips", "16"], "--out"),
+    ("memory", "bench_memory.py", ["--quick"], "--json"),
     ("synthetic", "bench_synthetic.py", ["--clips", "200"], "--out"),
 )
 LOADED_SHARE = 0.5  # load average per CPU above which the figures are said to be taken under load
@@ -103,13 +103,14 @@ def ratios_from(raw):
                                "fastest of the repeats (goal <= 1.1)"))
     memory = raw.get("memory")
     if memory:
-        n = memory["clips"]
-        for kind, label in (("comparison", "comparison (evaluate.py)"), ("and", "AND (dissect_and.py)")):
-            row = memory["runs"].get(kind)
+        for kind, label in (("comparison", "comparison (evaluate.py)"), ("and", "AND (dissect_and.py)"),
+                            ("explain", "python -m interpretability.explain")):
+            row = memory.get(kind)
             if row:
-                rows.append(_ratio(f"memory_growth.{kind}", f"peak memory, {4 * n} / {n} clips: {label}",
-                                   row["growth"], f"peak resident memory of the recipe process; "
-                                   f"{row['mb_per_clip']} MB per added clip"))
+                small, large = row["n"]
+                rows.append(_ratio(f"memory_growth.{kind}", f"peak memory, {large} / {small} clips: {label}",
+                                   1 + row["growth"], f"peak resident memory of a fresh process, "
+                                   f"{row['peak_mb'][0]:.0f} -> {row['peak_mb'][1]:.0f} MB (goal: within 10 %)"))
     synthetic = raw.get("synthetic")
     if synthetic:
         rows.append(_ratio("synthetic_audio_per_second", "synthetic audio generated / wall time (one core)",

@@ -11,6 +11,7 @@ import speechbrain as sb
 from speechbrain.utils.distributed import if_main_process
 
 from interpretability.brains.distributed import CPUDistributedMixin
+from interpretability.brains.resume import ResumableMixin
 from interpretability.classifiers.base import count_parameters
 from interpretability.results import write_stage_metrics
 from interpretability.spectral import magnitude_phase
@@ -61,11 +62,13 @@ def decision_confidence(probs, multilabel=False, saturated=0.99):
             f"share_above_{saturated}": float((decided > saturated).float().mean())}
 
 
-class ClassifierBrain(CPUDistributedMixin, sb.Brain):
+class ClassifierBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
     """Brain for ``modules.classifier`` on waveforms ``batch.sig``.
 
     hparams used: ``multilabel``, ``augment``, ``output_folder``, ``lr_annealing`` (optional),
-    ``train_logger``; the checkpointer keeps the best model on ``selection_metric``.
+    ``train_logger``; the checkpointer keeps the best model on ``selection_metric`` (and the latest, which a
+    killed run resumes from, random state included). Under torchrun each process scores its block of the valid /
+    test clips and the scores are gathered, so the metrics cover every clip once.
     """
 
     @property
@@ -100,10 +103,13 @@ class ClassifierBrain(CPUDistributedMixin, sb.Brain):
         return loss
 
     def on_stage_start(self, stage, epoch=None):
+        super().on_stage_start(stage, epoch)
         self._scores, self._references = [], []
 
     def stage_metrics(self):
-        """Metrics over everything seen in the current valid / test stage."""
+        """Metrics over everything seen in the current valid / test stage (by every process under torchrun)."""
+        gathered = self.gather_lists({"scores": self._scores, "references": self._references})
+        self._scores, self._references = gathered["scores"], gathered["references"]
         scores = torch.cat(self._scores)
         references = torch.cat(self._references)
         if self.multilabel:
@@ -121,6 +127,7 @@ class ClassifierBrain(CPUDistributedMixin, sb.Brain):
                 **decision_confidence(torch.softmax(scores, dim=-1))}
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
+        stage_loss = self.stage_loss(stage, stage_loss)
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return

@@ -17,6 +17,7 @@ from speechbrain.utils.distributed import if_main_process
 from interpretability.audio import write_audio
 from interpretability.brains.classifier import batch_tensor, stop_on_plateau
 from interpretability.brains.distributed import CPUDistributedMixin
+from interpretability.brains.resume import ResumableMixin
 from interpretability.classifiers.base import count_parameters
 from interpretability.metrics.faithfulness import faithfulness_metrics, faithfulness_metrics_from_scores
 from interpretability.metrics.ground_truth import oracle_overlap, si_sdr
@@ -123,7 +124,7 @@ def clean_source(batch, classifier):
     return batch_tensor(batch.clean_sig) if hasattr(batch, "clean_sig") else None
 
 
-class InterpreterBrain(CPUDistributedMixin, sb.Brain):
+class InterpreterBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
     """Base Brain of every explanation method.
 
     Subclasses implement :meth:`explain` (a mask ``[B, T, F]`` in [0, 1] for a :class:`ClipView`) and, when
@@ -191,15 +192,18 @@ class InterpreterBrain(CPUDistributedMixin, sb.Brain):
             self.n_exported += 1
 
     def on_stage_start(self, stage, epoch=None):
+        super().on_stage_start(stage, epoch)
         self.stage = stage
         self.classifier.eval()
         self.metric_collector = MetricCollector()
         self.n_exported = 0
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
+        stage_loss = self.stage_loss(stage, stage_loss)
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
+        self.gather_collector(self.metric_collector)  # under torchrun: every process's clips, in the one-process order
         stats = {"loss": stage_loss, **self.metric_collector.summarize()}
         if stage == sb.Stage.VALID:
             key = getattr(self.hparams, "checkpoint_key", "loss")

@@ -10,6 +10,8 @@ selected components against removing as many random others.
 """
 import logging
 import os
+import time
+import zlib
 
 import torch
 import speechbrain as sb
@@ -47,12 +49,20 @@ from interpretability.interpreters.nmf import (
 )
 from interpretability.metrics.classification import multilabel_fidelity, topk_contains
 from interpretability.metrics.stats import MetricCollector
-from interpretability.results import write_stage_metrics
+from interpretability.results import atomic_torch_save, write_stage_metrics
 from interpretability.spectral import STFTConfig, listenable, magnitude_phase
 
 logger = logging.getLogger(__name__)
 
 TOPK = (1, 3, 5)
+
+
+def batch_generator(seed, ids):
+    """The generator of a batch's random draws, seeded from ``seed`` and the batch's clip ids: the draws of a batch
+    do not depend on the batches before it, so a resumed run or a process of a torchrun run draws what the
+    one-process run draws for the same batch."""
+    digest = zlib.crc32("\n".join(map(str, ids)).encode("utf-8"))
+    return torch.Generator().manual_seed((int(seed) * 0x9E3779B1 + digest) % 2**63)
 
 
 def first_rows(row_clip):
@@ -95,7 +105,7 @@ class L2IBrain(InterpreterBrain):
     frozen dictionary).
 
     hparams used beyond :class:`InterpreterBrain`'s: ``alpha`` (reconstruction weight), ``beta`` (sparsity
-    weight), ``seed`` (the random-component control), ``valid_metrics_every`` (validations that compute the
+    weight), ``seed`` (the random-component control, drawn per batch by :func:`batch_generator`), ``valid_metrics_every`` (validations that compute the
     explanation metrics; the others only the loss). Each row of a :class:`ClipView` (a clip, or a (clip,
     present class) pair for a multi-label classifier) is explained for its class; the loss counts each clip once.
 
@@ -112,7 +122,6 @@ class L2IBrain(InterpreterBrain):
     def on_stage_start(self, stage, epoch=None):
         super().on_stage_start(stage, epoch)
         self.metric_collector = L2IMetricCollector()
-        self.random_generator = torch.Generator().manual_seed(int(getattr(self.hparams, "seed", 0)))
         self.explaining = stage == sb.Stage.TEST or (stage == sb.Stage.VALID and self._explain_on_valid(epoch))
 
     def _explain_on_valid(self, epoch):
@@ -126,14 +135,16 @@ class L2IBrain(InterpreterBrain):
 
     @property
     def interpreter(self):
-        return self.modules.interpreter
+        """The L2IInterpreter itself (under torchrun ``modules.interpreter`` is DDP's wrapper of it)."""
+        module = self.modules.interpreter
+        return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
 
     def explain(self, view):
         return self.interpreter.mask(view.hidden, view.n_frames, view.decision)
 
     def compute_forward(self, batch, stage):
         view = self.make_view(batch, stage)
-        return view, self.interpreter(view.hidden, view.n_frames)
+        return view, self.modules.interpreter(view.hidden, view.n_frames)  # through DDP's wrapper under torchrun
 
     def compute_objectives(self, predictions, batch, stage):
         view, (activations, scores, pooled, _) = predictions
@@ -160,13 +171,14 @@ class L2IBrain(InterpreterBrain):
         rows = torch.arange(len(view.decision), device=mask.device)
         active = activations.amax(dim=2) > 0
         dictionary, eps = self.interpreter.dictionary, self.interpreter.eps
+        generator = batch_generator(getattr(self.hparams, "seed", 0), batch.id)
         total = view.magnitude.pow(2).flatten(1).sum(dim=1).clamp_min(1e-12)
         extra["n_components"] = selected.sum(dim=1).float()
         controls = {"": selected}
         for suffix, match in (("", "energy"), ("_area", "area")):
             control = matched_random_components(view.magnitude, dictionary, activations, selected,
-                                                self.random_generator, candidates=active, mask_domain=self.mask_domain,
-                                                eps=eps, match=match)
+                                                generator, candidates=active, mask_domain=self.mask_domain, eps=eps,
+                                                match=match)
             magnitude = remove_components(view.magnitude, dictionary, activations, control, self.mask_domain, eps)
             probs = self.classifier.probabilities(self.classifier(magnitude))
             extra[f"FF_random{suffix}"] = view.probs[rows, view.decision] - probs[rows, view.decision]
@@ -199,9 +211,12 @@ class L2IBrain(InterpreterBrain):
                 write_audio(os.path.join(folder, f"{ids[i]}_component{k}.wav"), wav)
 
 
-def _waveform_batches(dataset, batch_size, limit=None):
-    loader = sb.dataio.dataloader.make_dataloader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    for index, batch in enumerate(loader):
+def _waveform_batches(dataset, batch_size, limit=None, start=0):
+    """Waveforms ``[B, N]`` of ``dataset`` in order, in batches of ``batch_size``, from batch ``start`` on (the
+    clips before it are not read), at most ``limit`` batches in all."""
+    indices = range(start * batch_size, len(dataset))
+    loader = sb.dataio.dataloader.make_dataloader(dataset, batch_size=batch_size, sampler=indices, num_workers=0)
+    for index, batch in enumerate(loader, start=start):
         if limit is not None and index >= limit:
             return
         yield batch_tensor(batch.sig)
@@ -224,6 +239,58 @@ def evaluate_dictionary(dictionary, dataset, domain, sparsity, code_iterations, 
             codes = sparse_codes(frames, dictionary, sparsity, code_iterations)
             terms.append(reconstruction_terms(frames, dictionary, codes, sparsity))
     return summarize_terms(terms)
+
+
+NMF_STATE_FILE = "nmf_state.pt"
+
+
+class NMFCheckpoint:
+    """The streaming NMF's checkpoint, ``<save_folder>/nmf_state.pt``: the learner's state (W, the running
+    statistics A and B, counts, generator) and the next (pass, batch), written atomically by the main process.
+
+    Saved after every ``ckpt_interval_steps`` mini-batches (SpeechBrain's run option) or, by default, every
+    ``ckpt_interval_minutes`` (default 1), and at the end of every pass; a finished learning leaves its final state,
+    so a run restarted after it skips the learning. A state of another configuration (learner, domain, passes,
+    batch size, seed, training clips) is ignored, with a warning.
+    """
+
+    def __init__(self, path, config, run_opts=None):
+        self.path, self.config = path, config
+        run_opts = run_opts or {}
+        self.every_steps = int(run_opts.get("ckpt_interval_steps") or 0)
+        minutes = float(run_opts.get("ckpt_interval_minutes") or 0)
+        self.every_seconds = 60.0 * (minutes if minutes > 0 else 1.0)
+        self.last_save, self.steps = time.monotonic(), 0
+
+    def resume(self, learner):
+        """Load the saved state into ``learner`` when it is this run's; returns the (pass, batch) to start from."""
+        if not os.path.isfile(self.path):
+            return 0, 0
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - an unreadable state is redone, not trusted
+            logger.warning("%s: unreadable NMF state (%s); learning from the start", self.path, err)
+            return 0, 0
+        if state.get("config") != self.config:
+            logger.warning("%s: NMF state of another run configuration; learning from the start", self.path)
+            return 0, 0
+        learner.load_state_dict(state["learner"])
+        logger.info("NMF resumed from %s: pass %d, batch %d", self.path, state["pass"] + 1, state["batch"])
+        return int(state["pass"]), int(state["batch"])
+
+    def step(self, learner, pass_index, next_batch):
+        """After a mini-batch: save when the interval has passed."""
+        self.steps += 1
+        due = (self.steps >= self.every_steps) if self.every_steps > 0 else (
+            time.monotonic() - self.last_save >= self.every_seconds)
+        if due:
+            self.save(learner, pass_index, next_batch)
+
+    def save(self, learner, pass_index, next_batch):
+        if if_main_process():
+            atomic_torch_save(self.path, {"config": self.config, "pass": int(pass_index), "batch": int(next_batch),
+                                          "learner": learner.state_dict()})
+        self.last_save, self.steps = time.monotonic(), 0
 
 
 def train_nmf(hparams, run_opts, manifests, multilabel=None, folder=None):
@@ -251,14 +318,24 @@ def train_nmf(hparams, run_opts, manifests, multilabel=None, folder=None):
     limit = int((run_opts or {}).get("debug_batches") or 2) if debug else None
     passes = 1 if debug else int(hparams.get("nmf_passes", 1))
     batch_size = int(hparams.get("nmf_batch_size", 16))
-    initial = None
-    with torch.no_grad():
-        for index in range(passes):
-            for wavs in tqdm(_waveform_batches(datasets["train"], batch_size, limit), desc=f"NMF pass {index + 1}",
-                             disable=not if_main_process()):
+    checkpoint = NMFCheckpoint(
+        os.path.join(hparams.get("save_folder") or hparams["output_folder"], NMF_STATE_FILE),
+        dict(learner=learner.config, domain=domain, passes=passes, batch_size=batch_size, limit=limit,
+             seed=int(hparams.get("seed", 0)), clips=list(datasets["train"].data_ids)),
+        run_opts)
+    start_pass, start_batch = checkpoint.resume(learner)
+    # fork_rng: the loaders draw a seed from the global generator per pass; without it, what the L2I run that
+    # follows draws (its initial weights) would depend on how many passes this process ran, i.e. on a resume
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        for index in range(start_pass, passes):
+            first = start_batch if index == start_pass else 0
+            batches = _waveform_batches(datasets["train"], batch_size, limit, start=first)
+            for batch_index, wavs in enumerate(tqdm(batches, desc=f"NMF pass {index + 1}",
+                                                    disable=not if_main_process()), start=first):
                 learner.partial_fit(_frames(wavs, domain, device))
-                if initial is None and learner.dictionary is not None:
-                    initial = learner.initial_dictionary
+                checkpoint.step(learner, index, batch_index + 1)
+            checkpoint.save(learner, index + 1, 0)
+    initial = learner.initial_dictionary
     if learner.dictionary is None:
         raise InputError(f"{manifests['train']}: the training split holds no non-silent spectrogram frame")
     metrics = {}

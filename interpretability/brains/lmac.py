@@ -25,9 +25,16 @@ class LMACBrain(InterpreterBrain):
     ``guidance_oracle_threshold``.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        bank = getattr(self.hparams, "contaminants", None) if hasattr(self, "hparams") else None
+        if bank is not None and self.random_state is not None and hasattr(bank, "_generator"):
+            self.random_state.add_generator("contaminants", bank._generator)  # resumes the bank's draws too
+
     def explain(self, view):
         # a multi-label decoder has a mask per class: each (clip, class) row takes its class's
-        return self.modules.decoder.mask(view.hidden, view.n_frames, classes=view.decision)
+        # the decoder's mask, sigmoid(forward), called through forward: under torchrun the module is DDP's wrapper
+        return torch.sigmoid(self.modules.decoder(view.hidden, view.n_frames, classes=view.decision))
 
     def make_view(self, batch, stage):
         if stage != sb.Stage.TRAIN or getattr(self.hparams, "contaminant_prob", 0.0) <= 0:

@@ -308,6 +308,9 @@ def existing_preparation(save_folder, opts, skip_prep):
         if not all_exist:
             missing = [path for path in paths.values() if not os.path.isfile(path)]
             raise DataError(f"{missing[0]}: manifest not found, but skip_prep is set (prepare the data first)")
+        if not os.path.isfile(os.path.join(save_folder, OPTS_FILE)):  # written last: its absence is a cut-short run
+            raise DataError(f"{os.path.join(save_folder, OPTS_FILE)}: not found, so the preparation that wrote the "
+                            "manifests beside it was interrupted; run once without skip_prep to prepare the data again")
         return _result(save_folder)
     if all_exist and _read_json(os.path.join(save_folder, OPTS_FILE)) == opts:
         logger.info("Manifests in %s match the options, preparation skipped", save_folder)

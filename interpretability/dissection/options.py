@@ -28,6 +28,9 @@ class DissectionOptions:
     ESC-50 class, else none; see :mod:`.label_based`). ``skip`` (the recipes' ``skip_stages``) names optional
     stages not to run (:data:`OPTIONAL_STAGES`); skipping ``descriptions`` skips everything built on them (DB,
     Modules B / C, ICL, the description clusters, the captioner agreement) and leaves the label-based dissection.
+    ``cache_mb`` bounds the magnitude spectrograms kept in memory for the stages that read every clip again
+    (pruning: once per ablation); clips beyond it are read and transformed again, so memory stays flat however many
+    clips are probed.
     """
 
     layers: list
@@ -60,6 +63,7 @@ class DissectionOptions:
     seed: int = 0
     skip: tuple = ()
     progress: bool = True
+    cache_mb: float = 128.0
 
     def __post_init__(self):
         if isinstance(self.layers, str):

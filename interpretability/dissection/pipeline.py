@@ -77,9 +77,10 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
     output_classes : list[str] or None
         Class name of each model output (the probing classes when None).
     device : str or None
-    cache_bytes : int
+    cache_bytes : int or None
         Magnitude spectrograms of the probing clips are kept in memory up to this size (pruning reads every clip
-        once per ablation).
+        once per ablation); None: ``options.cache_mb``. The waveforms are not kept (each is read again when its
+        spectrogram is not cached).
     heldout : ProbingSet or None
         Clips that are not probing clips (e.g. the validation split): pruning's effect and the captioner's
         agreement with the labels are also measured on them.
@@ -89,7 +90,7 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
     """
 
     def __init__(self, model, probing, output_folder, options, backends=None, output_classes=None, device=None,
-                 cache_bytes=512 * 2**20, heldout=None, synthetic=None):
+                 cache_bytes=None, heldout=None, synthetic=None):
         self.model = model.eval()
         self.probing = probing
         self.folder = output_folder
@@ -103,7 +104,10 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
         self.multilabel = bool(getattr(model, "multilabel", probing.multilabel))
         os.makedirs(output_folder, exist_ok=True)
         self.rank, self.world_size = _distributed()
-        self.cache_bytes = int(cache_bytes)
+        self.cache_bytes = int(options.cache_mb * 2**20 if cache_bytes is None else cache_bytes)
+        for clips in (probing, heldout):  # the spectrogram cache is the one that saves work; one copy is enough
+            if clips is not None and hasattr(clips, "cache_bytes"):
+                clips.cache_bytes = 0
         self._magnitudes, self._magnitude_bytes = {}, 0
         self._intact = {}
         self.heldout = heldout

@@ -17,6 +17,7 @@ detector) stays as correlated as the control. ``input_energy`` (the rank correla
 input's magnitude) says how much of any correlation the clip's energy alone explains. Gradient baselines need no training: their "retraining" is simply
 the randomised or shuffled-label classifier.
 """
+import copy
 import functools
 import json
 import logging
@@ -29,7 +30,7 @@ from interpretability.classifiers.base import build_classifier
 from interpretability.evaluation.sanity import randomised_classifiers, rebind_view
 from interpretability.metrics.sanity import mask_rank_correlation
 from interpretability.metrics.stats import MetricCollector
-from interpretability.results import atomic_write_json
+from interpretability.results import atomic_torch_save, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,11 @@ def train_shuffled_classifier(classifier, manifests, clip_seconds, folder, epoch
                "label_smoothing": settings["label_smoothing"], "classifier": model}
     brain = ClassifierBrain(modules={"classifier": model}, hparams=hparams, run_opts=_brain_options(device),
                             opt_class=functools.partial(torch.optim.Adam, lr=settings["lr"]))
-    brain.fit(range(1, int(epochs) + 1), datasets["train"],
-              train_loader_kwargs={"batch_size": settings["batch_size"], "shuffle": True})
+    brain.distributed_launch = False  # under torchrun only the main process runs the sanity check
+    with torch.random.fork_rng(devices=[]):  # its augmentation draws from the seed, not from what ran before
+        torch.manual_seed(seed)
+        brain.fit(range(1, int(epochs) + 1), datasets["train"],
+                  train_loader_kwargs={"batch_size": settings["batch_size"], "shuffle": True})
     return model.eval().requires_grad_(False)
 
 
@@ -116,6 +120,7 @@ def train_interpreter(method, description, interpreter, classifier, dataset, see
     brain_class, name = (L2IBrain, "interpreter") if method == "l2i" else (LMACBrain, "decoder")
     brain = brain_class(classifier, modules={name: fresh}, hparams=hparams, run_opts=_brain_options(device),
                         opt_class=functools.partial(torch.optim.Adam, lr=settings["lr"]))
+    brain.distributed_launch = False  # under torchrun only the main process runs the sanity check
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         brain.fit(range(1, epochs + 1), dataset,
@@ -173,9 +178,17 @@ def retrained_sanity(classifier, explainers, trained, views, manifests, clip_sec
         keep = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:int(max_clips)]
         dataset = FilteredSortedDynamicItemDataset(dataset, [dataset.data_ids[i] for i in sorted(keep.tolist())])
     *_, (_, randomised) = randomised_classifiers(classifier, None, seed)
-    logger.info("Sanity by retraining: a classifier on shuffled labels (%d epochs)", classifier_epochs)
-    shuffled = train_shuffled_classifier(classifier, manifests, clip_seconds, folder, classifier_epochs, seed,
-                                         device)
+    cache = ModelCache(folder, dict(classifier=_fingerprint(classifier), clips=list(dataset.data_ids),
+                                    classifier_epochs=classifier_epochs, epochs=epochs, seed=seed,
+                                    trained={name: [entry[0], _fingerprint(entry[2]), entry[3]]
+                                             for name, entry in trained.items()}))
+    shuffled = copy.deepcopy(classifier)
+    if not cache.load("shuffled_classifier", shuffled):
+        logger.info("Sanity by retraining: a classifier on shuffled labels (%d epochs)", classifier_epochs)
+        shuffled = train_shuffled_classifier(classifier, manifests, clip_seconds, folder, classifier_epochs, seed,
+                                             device)
+        cache.save("shuffled_classifier", shuffled)
+    shuffled = shuffled.eval().requires_grad_(False)
     models = {"model_randomisation": randomised, "data_randomisation": shuffled}
     rebound = {key: [rebind_view(view, model) for view in views] for key, model in models.items()}
     results = {}
@@ -186,9 +199,14 @@ def retrained_sanity(classifier, explainers, trained, views, manifests, clip_sec
             method, description, interpreter, domain = trained[name]
             runs = {"retrain_control": (classifier, views), **{k: (models[k], rebound[k]) for k in models}}
             for offset, (key, (model, key_views)) in enumerate(runs.items(), start=1):
-                logger.info("Sanity by retraining: %s, %s", name, key)
-                new = train_interpreter(method, description, interpreter, model, dataset, seed + offset, device,
-                                        epochs, domain)
+                new = _fresh_interpreter(method, description, interpreter)
+                if cache.load(f"{name}_{key}", new):
+                    new = new.eval().requires_grad_(False)
+                else:
+                    logger.info("Sanity by retraining: %s, %s", name, key)
+                    new = train_interpreter(method, description, interpreter, model, dataset, seed + offset,
+                                            device, epochs, domain)
+                    cache.save(f"{name}_{key}", new)
                 entry[key] = _correlation(originals, TrainedExplainer(new, domain), key_views)
         elif hasattr(explainer, "with_classifier"):
             for key, model in models.items():
@@ -198,3 +216,49 @@ def retrained_sanity(classifier, explainers, trained, views, manifests, clip_sec
         results[name] = entry
     return results
 
+
+def _fingerprint(module):
+    from interpretability.evaluation.comparison import fingerprint
+
+    return fingerprint(module)
+
+
+class ModelCache:
+    """The models the sanity check trains, saved in ``folder`` as they are trained (``<name>.ckpt``, atomically), so
+    a killed comparison does not train them again. ``key`` (what they depend on: the classifier and interpreters,
+    the training clips, epochs, seed) is saved in ``models.json``; models of another key are not used."""
+
+    def __init__(self, folder, key):
+        self.folder = folder
+        self.key = json.loads(json.dumps(key, default=str))
+        self.key_path = os.path.join(folder, "models.json")
+        saved = None
+        if os.path.isfile(self.key_path):
+            try:
+                with open(self.key_path, encoding="utf-8") as handle:
+                    saved = json.load(handle)
+            except (OSError, ValueError):
+                saved = None
+        self.valid = saved == self.key
+        if not self.valid:
+            for entry in os.listdir(folder):
+                if entry.endswith(".ckpt"):
+                    os.remove(os.path.join(folder, entry))
+            atomic_write_json(self.key_path, self.key)
+
+    def load(self, name, module):
+        """Load the cached ``name`` into ``module``; False when there is none."""
+        path = os.path.join(self.folder, f"{name}.ckpt")
+        if not self.valid or not os.path.isfile(path):
+            return False
+        try:
+            module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception as err:  # noqa: BLE001 - an unreadable cache entry is trained again
+            logger.warning("%s: unreadable cached model (%s); training it again", path, err)
+            return False
+        logger.info("Sanity by retraining: %s trained in an earlier run, reused", name)
+        return True
+
+    def save(self, name, module):
+        atomic_torch_save(os.path.join(self.folder, f"{name}.ckpt"),
+                          {k: v.detach().cpu() for k, v in module.state_dict().items()})

@@ -275,6 +275,24 @@ class SparseNMF:
             logger.debug("re-initialised %d unused atoms", count)
         self.dictionary = dictionary
 
+    def state_dict(self):
+        """Everything :meth:`partial_fit` has learned and will draw from (dictionary, running statistics, counts,
+        the generator's state), so a learner restored with :meth:`load_state_dict` continues exactly."""
+        return {"config": self.config, "dictionary": self.dictionary, "initial_dictionary": self.initial_dictionary,
+                "stats_a": self.stats_a, "stats_b": self.stats_b, "n_batches": self.n_batches,
+                "n_frames_seen": self.n_frames_seen, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        """Restore a :meth:`state_dict` of a learner of the same configuration (ValueError otherwise)."""
+        if dict(state["config"]) != self.config:
+            raise ValueError(f"NMF state of another configuration: {state['config']} (this learner: {self.config})")
+        move = (lambda t: None if t is None else t.to(self.device))
+        self.dictionary, self.initial_dictionary = move(state["dictionary"]), move(state["initial_dictionary"])
+        self.stats_a, self.stats_b = move(state["stats_a"]), move(state["stats_b"])
+        self.n_batches, self.n_frames_seen = int(state["n_batches"]), int(state["n_frames_seen"])
+        self.generator.set_state(state["generator"])
+        return self
+
     def fit(self, batches, passes=1):
         """Run :meth:`partial_fit` over ``batches()`` (a callable returning an iterable of ``[N, F]``)
         ``passes`` times; returns ``self``."""
