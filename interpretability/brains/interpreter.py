@@ -1,4 +1,4 @@
-"""The evaluation every interpreter shares (METHODS.md, "Faithfulness and structure metrics", "ground truth").
+"""The evaluation every interpreter shares (docs/methods.md, "Faithfulness and structure metrics", "ground truth").
 
 An :class:`InterpreterBrain` holds a frozen classifier and a method that turns a clip into a mask on the linear
 STFT grid. On the valid / test stages it computes, on one code path for every method: AI, AD, AG, FF (mean and

@@ -1,4 +1,4 @@
-"""L2I training (METHODS.md, "L2I"): the NMF dictionary run and the interpreter run.
+"""L2I training (docs/methods.md, "L2I"): the NMF dictionary run and the interpreter run.
 
 :func:`train_nmf` learns the sparse NMF dictionary on the training split by streaming over it
 (:class:`~interpretability.interpreters.nmf.SparseNMF`) and writes ``<output_folder>/nmf/``.

@@ -1,4 +1,4 @@
-"""L-MAC training (METHODS.md, "L-MAC"): a decoder over the frozen classifier's hidden representations,
+"""L-MAC training (docs/methods.md, "L-MAC"): a decoder over the frozen classifier's hidden representations,
 trained with the mask-in / mask-out objective, optionally fine-tuned with clean-source guidance (L-MAC FT).
 """
 import torch

@@ -93,7 +93,7 @@ def plot_uninterpretable(shares, path, title="Uninterpretable neurons"):
     try:
         for series, per_layer in shares.items():
             layers = list(per_layer)
-            axis.plot(range(len(layers)), [100 * per_layer[l] for l in layers], marker="o", label=series or None)
+            axis.plot(range(len(layers)), [100 * per_layer[layer] for layer in layers], marker="o", label=series or None)
             axis.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
         axis.set_ylabel("uninterpretable neurons (%)")
         axis.set_ylim(0, 100)

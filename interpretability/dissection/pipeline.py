@@ -1,4 +1,4 @@
-"""The AND pipeline as resumable stages over one output folder (METHODS.md, "AND").
+"""The AND pipeline as resumable stages over one output folder (docs/methods.md, "AND").
 
 Every stage writes its result file atomically and is skipped when that file is already there, so a run that is
 killed and started again redoes no finished work. Stages that call a model once per clip or per neuron
@@ -189,7 +189,7 @@ def load_dissected_model(hparams, manifests, device="cpu"):
     classes = list(manifests["classes"])
     source = hparams.get("pretrained_classifier")
     ast_config = hparams.get("ast_config")
-    if isinstance(ast_config, str):   # the name of another hparams entry (tests: --ast_config=tiny_ast_config)
+    if isinstance(ast_config, str):  # the name of another hparams entry holding the ASTConfig arguments
         if not isinstance(hparams.get(ast_config), dict):
             raise InputError(f"ast_config names {ast_config!r}, which is no mapping of ASTConfig arguments in the "
                              "hparams")

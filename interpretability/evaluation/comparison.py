@@ -1,4 +1,4 @@
-"""The comparison protocol of the L-MAC paper (METHODS.md, "Baselines", "Out-of-domain evaluation"): every method
+"""The comparison protocol of the L-MAC paper (docs/methods.md, "Baselines", "Out-of-domain evaluation"): every method
 on the same clips, in-domain and out-of-domain, scored by the shared metrics.
 
 Conditions (``CONDITIONS``): ``in_domain`` (the test clip), ``other_class_mixture`` (0.8 / 0.2 of unit-norm

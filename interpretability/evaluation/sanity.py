@@ -1,4 +1,4 @@
-"""Cascading parameter randomisation (Adebayo et al. 2018; METHODS.md, "Beyond the papers: ground truth and sanity").
+"""Cascading parameter randomisation (Adebayo et al. 2018; docs/methods.md, "Beyond the papers: ground truth and sanity").
 
 The classifier's layers are re-initialised one after the other from the top (the head, then the deepest block, ...,
 cumulatively); after each step every method explains the same rows again, for the same class, and its masks are

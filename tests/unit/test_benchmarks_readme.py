@@ -29,7 +29,7 @@ def test_ratios_from_raw_results():
                                                          "sklearn partial_fit": {"seconds_to_target": 5.0},
                                                          "sklearn fit (in memory)": {"seconds_to_target": None}}},
         "activations": {"results": [{"architecture": "compact_cnn", "capture_s": 1.05, "forward_s": 1.0}]},
-        "memory": {"clips": 16, "runs": {"comparison": {"growth": 1.01, "mb_per_clip": 0.2}}},
+        "memory": {"comparison": {"n": [10, 40], "peak_mb": [1000.0, 1010.0], "growth": 0.01, "flat": True}},
         "synthetic": {"audio_seconds_per_second": 80.0, "clip_seconds": 5.0, "clips_per_minute": 960.0},
     }
     values = {row["key"]: row["value"] for row in ratios_from(raw)}

@@ -58,11 +58,11 @@ class ClosedConceptStages(StageBase):
             return None
         if not self._done("closed_icl.json"):
             partial = PartialRecords(self.path("closed_icl.partial.jsonl"), ("layer", "neuron"))
-            todo = [(l, n) for l in summaries for n in summaries[l] if (l, n) not in partial]
+            todo = [(layer, n) for layer in summaries for n in summaries[layer] if (layer, n) not in partial]
             if todo:
                 summarizer = self.backends.summarizer
                 if isinstance(summarizer, ExtractiveSummarizer):   # its ICL embeds the summaries: embed them at once
-                    self.backends.text_encoder.encode(sorted({summaries[l][n]["highly_summary"] for l, n in todo}))
+                    self.backends.text_encoder.encode(sorted({summaries[layer][n]["highly_summary"] for layer, n in todo}))
                 for layer, neuron in tqdm(todo, desc="ICL", disable=not self.options.progress):
                     summary = summaries[layer][neuron]["highly_summary"]
                     if not summary.strip():   # nothing shared: let the model read the descriptions themselves

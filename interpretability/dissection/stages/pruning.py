@@ -30,7 +30,7 @@ class PruningStage(StageBase):
             return None
         if not self._done("pruning.json"):
             layers = self.pruning_layers()
-            missing = [l for l in layers if l not in widths]
+            missing = [layer for layer in layers if layer not in widths]
             if missing:
                 raise InputError(f"pruning layers {missing} are not among the dissected layers {list(widths)}")
             sources = {"db": (db, self.concepts), "tab": (tab, self.concepts), "open": (open_concepts, None),
@@ -51,7 +51,7 @@ class PruningStage(StageBase):
                                               threshold=self.options.pruning_match_threshold,
                                               top_n=self.options.pruning_top_n)
                     partial.append({"strategy": strategy, "target": target, "layers": layers, "selected": selected,
-                                    **self._pruning_run(target, selected, {l: widths[l] for l in layers})})
+                                    **self._pruning_run(target, selected, {layer: widths[layer] for layer in layers})})
             partial.close()
             results = {}
             for (strategy, target), record in partial.records.items():
@@ -71,7 +71,7 @@ class PruningStage(StageBase):
         """``pruning_layers``, or by default the last dissected layer before the output layer."""
         if self.options.pruning_layers:
             return list(self.options.pruning_layers)
-        hidden = [l for l in self.options.layers if l != self.options.output_layer]
+        hidden = [layer for layer in self.options.layers if layer != self.options.output_layer]
         if not hidden:
             raise InputError("no hidden layer to prune: add one to 'layers' or give 'pruning_layers'")
         return hidden[-1:]

@@ -28,7 +28,7 @@ class SummaryStages(StageBase):
         if not self._done("summaries.json"):
             threshold = self.calibration_threshold()
             partial = PartialRecords(self.path("summaries.partial.jsonl"), ("layer", "neuron"))
-            todo = [(l, n) for l, n in self._work(self._summarised_neurons(widths)) if (l, n) not in partial]
+            todo = [(layer, n) for layer, n in self._work(self._summarised_neurons(widths)) if (layer, n) not in partial]
             if todo:
                 summarizer, encoder = self.backends.summarizer, self.backends.text_encoder
                 for layer, neuron in tqdm(todo, desc="summaries", disable=not self.options.progress):
