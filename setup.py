@@ -1,4 +1,5 @@
 """Install the ``interpretability`` library (recipes live beside it in ``recipes/``)."""
+
 from setuptools import find_packages, setup
 
 setup(

@@ -2,6 +2,7 @@
 
 All readers raise :class:`~interpretability.errors.AudioError` naming the file and the problem.
 """
+
 import logging
 import os
 
@@ -43,7 +44,9 @@ def audio_info(path):
         raise AudioError(f"{path}: audio file not found")
     try:
         info = sf.info(path)
-    except Exception as err:  # soundfile raises its own LibsndfileError / RuntimeError
+    except (
+        Exception
+    ) as err:  # soundfile raises its own LibsndfileError / RuntimeError
         raise AudioError(f"{path}: unreadable audio ({err})") from None
     if info.frames == 0 or info.samplerate <= 0:
         raise AudioError(f"{path}: audio file holds no samples")
@@ -97,7 +100,9 @@ def read_audio(path, sample_rate=SAMPLE_RATE, allow_silent=False):
     if not allow_silent and not torch.any(wav != 0):
         raise AudioError(f"{path}: audio is silent (every sample is zero)")
     if file_rate != sample_rate:
-        wav = AF.resample(wav, orig_freq=int(file_rate), new_freq=int(sample_rate))
+        wav = AF.resample(
+            wav, orig_freq=int(file_rate), new_freq=int(sample_rate)
+        )
     return wav.contiguous()
 
 
@@ -128,7 +133,12 @@ def pad_or_crop(wav, num_samples):
         return wav
     if length > num_samples:
         return wav[..., :num_samples]
-    pad = torch.zeros(*wav.shape[:-1], num_samples - length, dtype=wav.dtype, device=wav.device)
+    pad = torch.zeros(
+        *wav.shape[:-1],
+        num_samples - length,
+        dtype=wav.dtype,
+        device=wav.device,
+    )
     return torch.cat([wav, pad], dim=-1)
 
 

@@ -16,6 +16,7 @@ An interpreter folder (written by ``train_lmac.py`` as ``<output_folder>/interpr
 ``hyperparams.yaml`` (method, decoder arguments, mask domain), ``decoder.ckpt`` and ``classifier/`` (the exported
 classifier it explains), so it is self-contained and can be copied or pushed to a hub as is.
 """
+
 import csv
 import io
 import logging
@@ -26,7 +27,12 @@ import shutil
 import torch
 import yaml
 
-from interpretability.audio import SAMPLE_RATE, pad_or_crop, read_audio, write_audio
+from interpretability.audio import (
+    SAMPLE_RATE,
+    pad_or_crop,
+    read_audio,
+    write_audio,
+)
 from interpretability.classifiers.io import HPARAMS_FILE, load_classifier
 from interpretability.errors import CheckpointError
 from interpretability.report.figures import save_explanation_figure
@@ -39,8 +45,15 @@ DECODER_FILE = "decoder.ckpt"
 CLASSIFIER_FOLDER = "classifier"
 
 
-def export_interpreter(folder, decoder, decoder_config, classifier_folder, mask_domain="linear", method="lmac",
-                       extra=None):
+def export_interpreter(
+    folder,
+    decoder,
+    decoder_config,
+    classifier_folder,
+    mask_domain="linear",
+    method="lmac",
+    extra=None,
+):
     """Write an interpreter folder: ``hyperparams.yaml``, ``decoder.ckpt`` and a copy of the classifier.
 
     Example
@@ -49,12 +62,28 @@ def export_interpreter(folder, decoder, decoder_config, classifier_folder, mask_
     >>> from interpretability.classifiers import build_classifier
     >>> from interpretability.classifiers.io import export_classifier
     >>> from interpretability.interpreters.lmac import LMACDecoder
-    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> classifier = build_classifier(
+    ...     "compact_cnn", n_classes=2, channels=[4, 4, 8, 8]
+    ... )
     >>> run = tempfile.mkdtemp()
-    >>> _ = export_classifier(classifier, os.path.join(run, 'classifier'), ['dog', 'rain'], clip_seconds=1.0)
-    >>> decoder = LMACDecoder(classifier_layer_channels(classifier), width=8, min_width=8, head_channels=4)
-    >>> folder = export_interpreter(os.path.join(run, 'interpreter'), decoder, decoder.config,
-    ...                             os.path.join(run, 'classifier'))
+    >>> _ = export_classifier(
+    ...     classifier,
+    ...     os.path.join(run, "classifier"),
+    ...     ["dog", "rain"],
+    ...     clip_seconds=1.0,
+    ... )
+    >>> decoder = LMACDecoder(
+    ...     classifier_layer_channels(classifier),
+    ...     width=8,
+    ...     min_width=8,
+    ...     head_channels=4,
+    ... )
+    >>> folder = export_interpreter(
+    ...     os.path.join(run, "interpreter"),
+    ...     decoder,
+    ...     decoder.config,
+    ...     os.path.join(run, "classifier"),
+    ... )
     >>> sorted(os.listdir(folder))
     ['classifier', 'decoder.ckpt', 'hyperparams.yaml']
     """
@@ -62,10 +91,20 @@ def export_interpreter(folder, decoder, decoder_config, classifier_folder, mask_
     target = os.path.join(folder, CLASSIFIER_FOLDER)
     if os.path.abspath(classifier_folder) != os.path.abspath(target):
         shutil.copytree(classifier_folder, target, dirs_exist_ok=True)
-    description = {"method": method, "mask_domain": mask_domain, "decoder": dict(decoder_config)}
+    description = {
+        "method": method,
+        "mask_domain": mask_domain,
+        "decoder": dict(decoder_config),
+    }
     description.update(extra or {})
-    atomic_torch_save(os.path.join(folder, DECODER_FILE), {k: v.cpu() for k, v in decoder.state_dict().items()})
-    atomic_write_text(os.path.join(folder, HPARAMS_FILE), yaml.safe_dump(description, sort_keys=False))
+    atomic_torch_save(
+        os.path.join(folder, DECODER_FILE),
+        {k: v.cpu() for k, v in decoder.state_dict().items()},
+    )
+    atomic_write_text(
+        os.path.join(folder, HPARAMS_FILE),
+        yaml.safe_dump(description, sort_keys=False),
+    )
     return folder
 
 
@@ -76,16 +115,18 @@ def interpreter_folder(path):
     -------
     >>> import tempfile
     >>> run = tempfile.mkdtemp()
-    >>> os.makedirs(os.path.join(run, 'interpreter'))
-    >>> open(os.path.join(run, 'interpreter', DECODER_FILE), 'wb').close()
-    >>> interpreter_folder(run) == os.path.join(run, 'interpreter')
+    >>> os.makedirs(os.path.join(run, "interpreter"))
+    >>> open(os.path.join(run, "interpreter", DECODER_FILE), "wb").close()
+    >>> interpreter_folder(run) == os.path.join(run, "interpreter")
     True
     """
     for candidate in (path, os.path.join(path, "interpreter")):
         if os.path.isfile(os.path.join(candidate, DECODER_FILE)):
             return candidate
-    raise CheckpointError(f"{path}: no trained interpreter here (expected {DECODER_FILE} in it or in "
-                          f"{os.path.join(path, 'interpreter')})")
+    raise CheckpointError(
+        f"{path}: no trained interpreter here (expected {DECODER_FILE} in it or in "
+        f"{os.path.join(path, 'interpreter')})"
+    )
 
 
 def read_interpreter_description(folder):
@@ -96,22 +137,32 @@ def read_interpreter_description(folder):
     -------
     >>> import tempfile
     >>> folder = tempfile.mkdtemp()
-    >>> _ = open(os.path.join(folder, HPARAMS_FILE), 'w').write('{method: lmac, decoder: {width: 8}}')
+    >>> _ = open(os.path.join(folder, HPARAMS_FILE), "w").write(
+    ...     "{method: lmac, decoder: {width: 8}}"
+    ... )
     >>> read_interpreter_description(folder)
     {'method': 'lmac', 'decoder': {'width': 8}}
     """
     path = os.path.join(folder, HPARAMS_FILE)
     if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: interpreter description not found (an interpreter folder holds "
-                              f"{HPARAMS_FILE}, {DECODER_FILE} and {CLASSIFIER_FOLDER}/)")
+        raise CheckpointError(
+            f"{path}: interpreter description not found (an interpreter folder holds "
+            f"{HPARAMS_FILE}, {DECODER_FILE} and {CLASSIFIER_FOLDER}/)"
+        )
     try:
         with open(path, encoding="utf-8") as handle:
             description = yaml.safe_load(handle)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise CheckpointError(f"{path}: unreadable interpreter description ({reason})") from None
-    if not isinstance(description, dict) or not isinstance(description.get("decoder"), dict):
-        raise CheckpointError(f"{path}: not an interpreter description (no 'decoder' settings in it)")
+        raise CheckpointError(
+            f"{path}: unreadable interpreter description ({reason})"
+        ) from None
+    if not isinstance(description, dict) or not isinstance(
+        description.get("decoder"), dict
+    ):
+        raise CheckpointError(
+            f"{path}: not an interpreter description (no 'decoder' settings in it)"
+        )
     return description
 
 
@@ -124,14 +175,32 @@ def load_decoder(folder, device="cpu"):
     >>> from interpretability.classifiers import build_classifier
     >>> from interpretability.classifiers.io import export_classifier
     >>> from interpretability.interpreters.lmac import LMACDecoder
-    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> classifier = build_classifier(
+    ...     "compact_cnn", n_classes=2, channels=[4, 4, 8, 8]
+    ... )
     >>> run = tempfile.mkdtemp()
-    >>> _ = export_classifier(classifier, os.path.join(run, 'classifier'), ['dog', 'rain'], clip_seconds=1.0)
-    >>> decoder = LMACDecoder(classifier_layer_channels(classifier), width=8, min_width=8, head_channels=4)
-    >>> folder = export_interpreter(os.path.join(run, 'interpreter'), decoder, decoder.config,
-    ...                             os.path.join(run, 'classifier'))
-    >>> loaded, description = load_decoder(run)  # the run folder holding interpreter/
-    >>> type(loaded).__name__, description['method'], loaded.training
+    >>> _ = export_classifier(
+    ...     classifier,
+    ...     os.path.join(run, "classifier"),
+    ...     ["dog", "rain"],
+    ...     clip_seconds=1.0,
+    ... )
+    >>> decoder = LMACDecoder(
+    ...     classifier_layer_channels(classifier),
+    ...     width=8,
+    ...     min_width=8,
+    ...     head_channels=4,
+    ... )
+    >>> folder = export_interpreter(
+    ...     os.path.join(run, "interpreter"),
+    ...     decoder,
+    ...     decoder.config,
+    ...     os.path.join(run, "classifier"),
+    ... )
+    >>> loaded, description = load_decoder(
+    ...     run
+    ... )  # the run folder holding interpreter/
+    >>> type(loaded).__name__, description["method"], loaded.training
     ('LMACDecoder', 'lmac', False)
     """
     from interpretability.classifiers.io import read_checkpoint
@@ -140,20 +209,26 @@ def load_decoder(folder, device="cpu"):
     folder = interpreter_folder(folder)
     description = read_interpreter_description(folder)
     if description.get("method") not in ("lmac", "lmac_ft"):
-        raise CheckpointError(f"{os.path.join(folder, HPARAMS_FILE)}: not an L-MAC interpreter "
-                              f"(method {description.get('method')!r})")
+        raise CheckpointError(
+            f"{os.path.join(folder, HPARAMS_FILE)}: not an L-MAC interpreter "
+            f"(method {description.get('method')!r})"
+        )
     try:
         decoder = LMACDecoder(**description["decoder"])
     except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{os.path.join(folder, HPARAMS_FILE)}: cannot build the decoder it describes "
-                              f"({err})") from None
+        raise CheckpointError(
+            f"{os.path.join(folder, HPARAMS_FILE)}: cannot build the decoder it describes "
+            f"({err})"
+        ) from None
     path = os.path.join(folder, DECODER_FILE)
     state = read_checkpoint(path)
     try:
         decoder.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as err:
-        raise CheckpointError(f"{path}: checkpoint does not match the decoder in {HPARAMS_FILE} "
-                              f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        raise CheckpointError(
+            f"{path}: checkpoint does not match the decoder in {HPARAMS_FILE} "
+            f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        ) from None
     return decoder.to(device).eval(), description
 
 
@@ -168,14 +243,30 @@ def load_interpreter(folder, device="cpu"):
     >>> from interpretability.classifiers import build_classifier
     >>> from interpretability.classifiers.io import export_classifier
     >>> from interpretability.interpreters.lmac import LMACDecoder
-    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> classifier = build_classifier(
+    ...     "compact_cnn", n_classes=2, channels=[4, 4, 8, 8]
+    ... )
     >>> run = tempfile.mkdtemp()
-    >>> _ = export_classifier(classifier, os.path.join(run, 'classifier'), ['dog', 'rain'], clip_seconds=1.0)
-    >>> decoder = LMACDecoder(classifier_layer_channels(classifier), width=8, min_width=8, head_channels=4)
-    >>> folder = export_interpreter(os.path.join(run, 'interpreter'), decoder, decoder.config,
-    ...                             os.path.join(run, 'classifier'))
+    >>> _ = export_classifier(
+    ...     classifier,
+    ...     os.path.join(run, "classifier"),
+    ...     ["dog", "rain"],
+    ...     clip_seconds=1.0,
+    ... )
+    >>> decoder = LMACDecoder(
+    ...     classifier_layer_channels(classifier),
+    ...     width=8,
+    ...     min_width=8,
+    ...     head_channels=4,
+    ... )
+    >>> folder = export_interpreter(
+    ...     os.path.join(run, "interpreter"),
+    ...     decoder,
+    ...     decoder.config,
+    ...     os.path.join(run, "classifier"),
+    ... )
     >>> interpreter, description = load_interpreter(folder)
-    >>> type(interpreter).__name__, description['mask_domain']
+    >>> type(interpreter).__name__, description["mask_domain"]
     ('LMACDecoder', 'linear')
     """
     from interpretability.classifiers.io import read_checkpoint
@@ -184,7 +275,9 @@ def load_interpreter(folder, device="cpu"):
     folder = interpreter_folder(folder)
     method = read_interpreter_description(folder).get("method")
     if method == "l2i":
-        read_checkpoint(os.path.join(folder, DECODER_FILE))  # a damaged file: one line here, not a traceback there
+        read_checkpoint(
+            os.path.join(folder, DECODER_FILE)
+        )  # a damaged file: one line here, not a traceback there
         return load_l2i(folder, device)
     return load_decoder(folder, device)
 
@@ -195,7 +288,7 @@ def interpreter_reads(interpreter):
     Example
     -------
     >>> from interpretability.interpreters.lmac import LMACDecoder
-    >>> interpreter_reads(LMACDecoder({'block3': 8, 'block4': 16}))
+    >>> interpreter_reads(LMACDecoder({"block3": 8, "block4": 16}))
     {'block3': 8, 'block4': 16}
     """
     for module in (interpreter, getattr(interpreter, "psi", None)):
@@ -212,7 +305,9 @@ def classifier_layer_channels(classifier, seconds=2.0):
     Example
     -------
     >>> from interpretability.classifiers import build_classifier
-    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> classifier = build_classifier(
+    ...     "compact_cnn", n_classes=2, channels=[4, 4, 8, 8]
+    ... )
     >>> classifier_layer_channels(classifier)
     {'conv_block1': 4, 'conv_block2': 4, 'conv_block3': 8, 'conv_block4': 8}
     """
@@ -220,12 +315,16 @@ def classifier_layer_channels(classifier, seconds=2.0):
     frames = config.num_frames(int(seconds * config.sample_rate))
     was_training = classifier.training
     device = next(classifier.parameters()).device
-    _, hidden = classifier.eval().forward_with_hidden(torch.zeros(1, frames, config.n_freqs, device=device))
+    _, hidden = classifier.eval().forward_with_hidden(
+        torch.zeros(1, frames, config.n_freqs, device=device)
+    )
     classifier.train(was_training)
     return {name: int(h.shape[1]) for name, h in hidden.items()}
 
 
-def check_interpreter_fits(interpreter, classifier, folder, classifier_name, clip_seconds=None):
+def check_interpreter_fits(
+    interpreter, classifier, folder, classifier_name, clip_seconds=None
+):
     """CheckpointError naming the interpreter folder when it reads hidden layers the classifier does not have (or
     of another width), or has one mask per class for another number of classes.
 
@@ -235,15 +334,37 @@ def check_interpreter_fits(interpreter, classifier, folder, classifier_name, cli
     >>> from interpretability.classifiers import build_classifier
     >>> from interpretability.classifiers.io import export_classifier
     >>> from interpretability.interpreters.lmac import LMACDecoder
-    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> classifier = build_classifier(
+    ...     "compact_cnn", n_classes=2, channels=[4, 4, 8, 8]
+    ... )
     >>> run = tempfile.mkdtemp()
-    >>> _ = export_classifier(classifier, os.path.join(run, 'classifier'), ['dog', 'rain'], clip_seconds=1.0)
-    >>> decoder = LMACDecoder(classifier_layer_channels(classifier), width=8, min_width=8, head_channels=4)
-    >>> folder = export_interpreter(os.path.join(run, 'interpreter'), decoder, decoder.config,
-    ...                             os.path.join(run, 'classifier'))
-    >>> check_interpreter_fits(decoder, classifier, folder, 'classifier/')  # fits: no error
-    >>> other = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 16])
-    >>> check_interpreter_fits(decoder, other, folder, 'other/')  # doctest: +ELLIPSIS
+    >>> _ = export_classifier(
+    ...     classifier,
+    ...     os.path.join(run, "classifier"),
+    ...     ["dog", "rain"],
+    ...     clip_seconds=1.0,
+    ... )
+    >>> decoder = LMACDecoder(
+    ...     classifier_layer_channels(classifier),
+    ...     width=8,
+    ...     min_width=8,
+    ...     head_channels=4,
+    ... )
+    >>> folder = export_interpreter(
+    ...     os.path.join(run, "interpreter"),
+    ...     decoder,
+    ...     decoder.config,
+    ...     os.path.join(run, "classifier"),
+    ... )
+    >>> check_interpreter_fits(
+    ...     decoder, classifier, folder, "classifier/"
+    ... )  # fits: no error
+    >>> other = build_classifier(
+    ...     "compact_cnn", n_classes=2, channels=[4, 4, 8, 16]
+    ... )
+    >>> check_interpreter_fits(
+    ...     decoder, other, folder, "other/"
+    ... )  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
     interpretability.errors.CheckpointError: ...: it was trained for another classifier
@@ -254,15 +375,21 @@ def check_interpreter_fits(interpreter, classifier, folder, classifier_name, cli
     except RuntimeError as err:  # a classifier that rejects this input length: the load itself will tell
         logger.debug("layer check skipped: %s", err)
         return
-    wrong = {name: width for name, width in reads.items() if has.get(name) != width}
+    wrong = {
+        name: width for name, width in reads.items() if has.get(name) != width
+    }
     if wrong:
-        raise CheckpointError(f"{folder}: its interpreter reads layers {reads} but the classifier in {classifier_name} "
-                              f"has {has}: it was trained for another classifier")
+        raise CheckpointError(
+            f"{folder}: its interpreter reads layers {reads} but the classifier in {classifier_name} "
+            f"has {has}: it was trained for another classifier"
+        )
     n_masks = int(getattr(interpreter, "config", {}).get("n_masks", 1) or 1)
     if n_masks > 1 and n_masks != classifier.n_classes:
-        raise CheckpointError(f"{folder}: its decoder has one mask per class for {n_masks} classes but the classifier "
-                              f"in {classifier_name} has {classifier.n_classes}: it was trained for another "
-                              f"classifier")
+        raise CheckpointError(
+            f"{folder}: its decoder has one mask per class for {n_masks} classes but the classifier "
+            f"in {classifier_name} has {classifier.n_classes}: it was trained for another "
+            f"classifier"
+        )
 
 
 def window_starts(n, clip, overlap=0.5, hop=STFTConfig().hop_length):
@@ -274,13 +401,19 @@ def window_starts(n, clip, overlap=0.5, hop=STFTConfig().hop_length):
 
     Example
     -------
-    >>> window_starts(n=40000, clip=16000)  # 2.5 s in 1 s windows, half overlapping
+    >>> window_starts(
+    ...     n=40000, clip=16000
+    ... )  # 2.5 s in 1 s windows, half overlapping
     [0, 7998, 15996, 24180]
     """
     step = max(hop, int(round(clip * (1 - overlap) / hop)) * hop)
     last = math.ceil((n - clip) / hop) * hop
     starts = list(range(0, last, step))
-    if len(starts) > 1 and last - starts[-1] < step / 2 and last - starts[-2] <= clip:
+    if (
+        len(starts) > 1
+        and last - starts[-1] < step / 2
+        and last - starts[-2] <= clip
+    ):
         starts.pop()
     return starts + [last]
 
@@ -298,19 +431,47 @@ class Explainer:
     >>> from interpretability.classifiers import build_classifier
     >>> from interpretability.classifiers.io import export_classifier
     >>> from interpretability.interpreters.lmac import LMACDecoder
-    >>> classifier = build_classifier('compact_cnn', n_classes=2, channels=[4, 4, 8, 8])
+    >>> classifier = build_classifier(
+    ...     "compact_cnn", n_classes=2, channels=[4, 4, 8, 8]
+    ... )
     >>> run = tempfile.mkdtemp()
-    >>> _ = export_classifier(classifier, os.path.join(run, 'classifier'), ['dog', 'rain'], clip_seconds=1.0)
-    >>> decoder = LMACDecoder(classifier_layer_channels(classifier), width=8, min_width=8, head_channels=4)
-    >>> folder = export_interpreter(os.path.join(run, 'interpreter'), decoder, decoder.config,
-    ...                             os.path.join(run, 'classifier'))
+    >>> _ = export_classifier(
+    ...     classifier,
+    ...     os.path.join(run, "classifier"),
+    ...     ["dog", "rain"],
+    ...     clip_seconds=1.0,
+    ... )
+    >>> decoder = LMACDecoder(
+    ...     classifier_layer_channels(classifier),
+    ...     width=8,
+    ...     min_width=8,
+    ...     head_channels=4,
+    ... )
+    >>> folder = export_interpreter(
+    ...     os.path.join(run, "interpreter"),
+    ...     decoder,
+    ...     decoder.config,
+    ...     os.path.join(run, "classifier"),
+    ... )
     >>> explainer = Explainer.from_hparams(run)
     >>> result = explainer.explain_batch(torch.randn(2, 16000) * 0.1)
-    >>> result['mask'].shape, result['explanation'].shape, result['decision'].shape
+    >>> (
+    ...     result["mask"].shape,
+    ...     result["explanation"].shape,
+    ...     result["decision"].shape,
+    ... )
     (torch.Size([2, 87, 513]), torch.Size([2, 16000]), torch.Size([2]))
     """
 
-    def __init__(self, classifier, decoder, classes, mask_domain="linear", device="cpu", clip_seconds=None):
+    def __init__(
+        self,
+        classifier,
+        decoder,
+        classes,
+        mask_domain="linear",
+        device="cpu",
+        clip_seconds=None,
+    ):
         self.classifier = classifier.to(device).eval()
         self.decoder = decoder.to(device).eval()
         self.classes = list(classes)
@@ -327,13 +488,28 @@ class Explainer:
         decoder, description = load_interpreter(folder, device)
         classifier_folder = os.path.join(folder, CLASSIFIER_FOLDER)
         if not os.path.isdir(classifier_folder):
-            raise CheckpointError(f"{classifier_folder}: missing; an interpreter folder holds a copy of the classifier "
-                                  f"it explains (train_lmac.py / train_l2i.py write it)")
-        classifier, classifier_description = load_classifier(classifier_folder, device=device)
-        check_interpreter_fits(decoder, classifier, folder, classifier_folder,
-                               classifier_description.get("clip_seconds"))
-        return cls(classifier, decoder, classifier_description["classes"], description.get("mask_domain", "linear"),
-                   device, clip_seconds=classifier_description.get("clip_seconds"))
+            raise CheckpointError(
+                f"{classifier_folder}: missing; an interpreter folder holds a copy of the classifier "
+                f"it explains (train_lmac.py / train_l2i.py write it)"
+            )
+        classifier, classifier_description = load_classifier(
+            classifier_folder, device=device
+        )
+        check_interpreter_fits(
+            decoder,
+            classifier,
+            folder,
+            classifier_folder,
+            classifier_description.get("clip_seconds"),
+        )
+        return cls(
+            classifier,
+            decoder,
+            classifier_description["classes"],
+            description.get("mask_domain", "linear"),
+            device,
+            clip_seconds=classifier_description.get("clip_seconds"),
+        )
 
     @torch.no_grad()
     def explain_batch(self, wavs):
@@ -350,7 +526,9 @@ class Explainer:
         mask = self.decoder.mask(hidden, magnitude.shape[1], classes=decision)
         return {
             "mask": mask,
-            "explanation": listenable(magnitude, phase, mask, wavs.shape[-1], self.mask_domain),
+            "explanation": listenable(
+                magnitude, phase, mask, wavs.shape[-1], self.mask_domain
+            ),
             "decision": decision,
             "probs": self.classifier.probabilities(logits),
             "magnitude": magnitude,
@@ -362,11 +540,18 @@ class Explainer:
         """The shortest input (samples) the classifier and its interpreter accept: their pooling needs a minimum
         number of STFT frames (found once by trying inputs of growing length)."""
         if self._min_frames is None:
+
             def accepted(frames):
-                silence = torch.zeros(1, frames, self.stft_config.n_freqs, device=self.device)
+                silence = torch.zeros(
+                    1, frames, self.stft_config.n_freqs, device=self.device
+                )
                 try:
-                    logits, hidden = self.classifier.forward_with_hidden(silence)
-                    self.decoder.mask(hidden, frames, classes=logits.argmax(dim=-1))
+                    logits, hidden = self.classifier.forward_with_hidden(
+                        silence
+                    )
+                    self.decoder.mask(
+                        hidden, frames, classes=logits.argmax(dim=-1)
+                    )
                 except RuntimeError:
                     return False
                 return True
@@ -374,18 +559,26 @@ class Explainer:
             high = 1
             while not accepted(high):
                 if high > 1 << 16:
-                    raise CheckpointError("the classifier rejects inputs of every length tried (up to 65536 frames)")
+                    raise CheckpointError(
+                        "the classifier rejects inputs of every length tried (up to 65536 frames)"
+                    )
                 high *= 2
             low = high // 2  # rejected (or 0)
             while high - low > 1:
                 middle = (low + high) // 2
-                low, high = (low, middle) if accepted(middle) else (middle, high)
+                low, high = (
+                    (low, middle) if accepted(middle) else (middle, high)
+                )
             self._min_frames = high
         return (self._min_frames - 1) * self.stft_config.hop_length
 
     def explain_file(self, path, overlap=0.5, batch_size=8):
         """Explain one file of any sample rate, channel count or length (see :meth:`explain_waveform`)."""
-        return self.explain_waveform(read_audio(path, SAMPLE_RATE), overlap=overlap, batch_size=batch_size)
+        return self.explain_waveform(
+            read_audio(path, SAMPLE_RATE),
+            overlap=overlap,
+            batch_size=batch_size,
+        )
 
     @torch.no_grad()
     def explain_waveform(self, wav, overlap=0.5, batch_size=8):
@@ -406,7 +599,11 @@ class Explainer:
         n = int(wav.shape[-1])
         hop = self.stft_config.hop_length
         shortest = self.min_samples()
-        clip = int(round(self.clip_seconds * SAMPLE_RATE)) if self.clip_seconds else max(n, shortest)
+        clip = (
+            int(round(self.clip_seconds * SAMPLE_RATE))
+            if self.clip_seconds
+            else max(n, shortest)
+        )
         clip = max(clip, shortest)
         if n <= clip:
             starts = [0]
@@ -419,22 +616,28 @@ class Explainer:
         counts = torch.zeros(frames_total, 1, device=self.device)
         probs, track = [], []
         for first in range(0, len(starts), batch_size):
-            chunk = starts[first:first + batch_size]
-            batch = torch.stack([padded[s:s + clip] for s in chunk])
+            chunk = starts[first : first + batch_size]
+            batch = torch.stack([padded[s : s + clip] for s in chunk])
             result = self.explain_batch(batch)
             for i, start in enumerate(chunk):
                 mask = result["mask"][i]
                 if mask_sum is None:
-                    mask_sum = torch.zeros(frames_total, mask.shape[-1], device=self.device)
+                    mask_sum = torch.zeros(
+                        frames_total, mask.shape[-1], device=self.device
+                    )
                 offset = start // hop
-                mask_sum[offset:offset + mask.shape[0]] += mask
-                counts[offset:offset + mask.shape[0]] += 1
+                mask_sum[offset : offset + mask.shape[0]] += mask
+                counts[offset : offset + mask.shape[0]] += 1
                 decision = int(result["decision"][i])
                 probs.append(result["probs"][i])
-                track.append({"start_s": round(start / SAMPLE_RATE, 4),
-                              "end_s": round(min(start + clip, n) / SAMPLE_RATE, 4),
-                              "label": self.classes[decision],
-                              "probability": float(result["probs"][i][decision])})
+                track.append(
+                    {
+                        "start_s": round(start / SAMPLE_RATE, 4),
+                        "end_s": round(min(start + clip, n) / SAMPLE_RATE, 4),
+                        "label": self.classes[decision],
+                        "probability": float(result["probs"][i][decision]),
+                    }
+                )
         frames = n // hop + 1
         mask = (mask_sum / counts.clamp(min=1))[:frames]
         magnitude, phase = magnitude_phase(wav)
@@ -442,7 +645,9 @@ class Explainer:
         decision = int(mean_probs.argmax())
         return {
             "mask": mask,
-            "explanation": listenable(magnitude, phase, mask, n, self.mask_domain),
+            "explanation": listenable(
+                magnitude, phase, mask, n, self.mask_domain
+            ),
             "decision": torch.tensor(decision),
             "probs": mean_probs,
             "magnitude": magnitude,
@@ -450,26 +655,42 @@ class Explainer:
             "label": self.classes[decision],
             "probability": float(mean_probs[decision]),
             "duration_s": n / SAMPLE_RATE,
-            "padding_s": max(0, clip - n) / SAMPLE_RATE if len(starts) == 1 else 0.0,
+            "padding_s": max(0, clip - n) / SAMPLE_RATE
+            if len(starts) == 1
+            else 0.0,
             "windows": track,
         }
 
     def save(self, result, out_dir, stem):
         """Write ``<stem>_input.wav``, ``<stem>_explanation.wav``, ``<stem>.png`` and, for a file explained in
         several windows, ``<stem>_decisions.csv`` (the decision track); returns their paths."""
-        paths = [os.path.join(out_dir, f"{stem}_input.wav"), os.path.join(out_dir, f"{stem}_explanation.wav"),
-                 os.path.join(out_dir, f"{stem}.png")]
+        paths = [
+            os.path.join(out_dir, f"{stem}_input.wav"),
+            os.path.join(out_dir, f"{stem}_explanation.wav"),
+            os.path.join(out_dir, f"{stem}.png"),
+        ]
         write_audio(paths[0], result["wavs"])
         write_audio(paths[1], result["explanation"])
-        save_explanation_figure(paths[2], result["magnitude"], result["mask"],
-                                title=f"{stem}: {result['label']} (p={result['probability']:.2f})",
-                                domain=self.mask_domain)
+        save_explanation_figure(
+            paths[2],
+            result["magnitude"],
+            result["mask"],
+            title=f"{stem}: {result['label']} (p={result['probability']:.2f})",
+            domain=self.mask_domain,
+        )
         if len(result.get("windows", ())) > 1:
             paths.append(os.path.join(out_dir, f"{stem}_decisions.csv"))
             table = io.StringIO()
             writer = csv.writer(table, lineterminator="\n")
             writer.writerow(["start_s", "end_s", "label", "probability"])
             for w in result["windows"]:
-                writer.writerow([f"{w['start_s']:.3f}", f"{w['end_s']:.3f}", w["label"], f"{w['probability']:.4f}"])
+                writer.writerow(
+                    [
+                        f"{w['start_s']:.3f}",
+                        f"{w['end_s']:.3f}",
+                        w["label"],
+                        f"{w['probability']:.4f}",
+                    ]
+                )
             atomic_write_text(paths[3], table.getvalue())
         return paths

@@ -7,6 +7,7 @@ Every recipe accepts ``--download`` (default True: a dataset missing from ``data
 :mod:`interpretability.data.download`; False: it is an error) and ``--checksum`` (None: the known md5 sums;
 ``none``: no md5 check; an md5: the archive's expected sum), whether or not its hparams file lists them.
 """
+
 import glob
 import io
 import logging
@@ -16,10 +17,10 @@ import sys
 import tempfile
 import zipfile
 
-import speechbrain as sb
 import yaml
 from hyperpyyaml import load_hyperpyyaml, resolve_references
 
+import speechbrain as sb
 from interpretability.errors import CheckpointError, InputError, OutputError
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,9 @@ class _DropMessage(logging.Filter):
         return self.text not in record.getMessage()
 
 
-logging.getLogger("speechbrain.utils.train_logger").addFilter(_DropMessage("torchvision is not available"))
+logging.getLogger("speechbrain.utils.train_logger").addFilter(
+    _DropMessage("torchvision is not available")
+)
 
 
 # hparams every recipe takes, with their defaults, when its hparams file does not set them
@@ -46,11 +49,19 @@ RECIPE_DEFAULTS = {"download": "True", "checksum": "null"}
 
 def with_recipe_defaults(text):
     """The hparams ``text`` with a line for each :data:`RECIPE_DEFAULTS` key it lacks (so they can be overridden)."""
-    missing = [key for key in RECIPE_DEFAULTS if not re.search(rf"^{key}\s*:", text, flags=re.MULTILINE)]
+    missing = [
+        key
+        for key in RECIPE_DEFAULTS
+        if not re.search(rf"^{key}\s*:", text, flags=re.MULTILINE)
+    ]
     if not missing:
         return text
     lines = "".join(f"{key}: {RECIPE_DEFAULTS[key]}\n" for key in missing)
-    return text.rstrip("\n") + "\n\n# recipe-wide options (interpretability.recipe)\n" + lines
+    return (
+        text.rstrip("\n")
+        + "\n\n# recipe-wide options (interpretability.recipe)\n"
+        + lines
+    )
 
 
 def load_recipe(argv):
@@ -67,7 +78,9 @@ def load_recipe(argv):
     except OSError as err:  # an object the hparams build (Checkpointer, FileTrainLogger) creating its folder
         if not err.filename:
             raise
-        raise OutputError(f"{err.filename}: cannot be created or written ({err.strerror or err})") from None
+        raise OutputError(
+            f"{err.filename}: cannot be created or written ({err.strerror or err})"
+        ) from None
     check_output_folder(hparams, hparams_file, overrides)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
@@ -79,10 +92,21 @@ def load_recipe(argv):
 
 # Hparams that may change when a run is resumed in the same output folder: how long it runs, what it downloads,
 # which optional stages it runs, loader workers; any other difference means another model or data configuration.
-RESUMABLE_CHANGES = frozenset({
-    "number_of_epochs", "download", "checksum", "skip_prep", "skip_stages", "n_export", "valid_metrics_every",
-    "num_workers", "pin_memory", "prefetch_factor", "persistent_workers",
-})
+RESUMABLE_CHANGES = frozenset(
+    {
+        "number_of_epochs",
+        "download",
+        "checksum",
+        "skip_prep",
+        "skip_stages",
+        "n_export",
+        "valid_metrics_every",
+        "num_workers",
+        "pin_memory",
+        "prefetch_factor",
+        "persistent_workers",
+    }
+)
 # The folder being checked, however it was spelt (and the paths in it derived from it)
 SAME_FOLDER = frozenset({"output_folder", "save_folder", "train_log"})
 # What SpeechBrain writes into every output folder before anything runs (not results of the run)
@@ -98,20 +122,28 @@ def check_output_folder(hparams, hparams_file, overrides):
     SpeechBrain writes at the start (a run that stopped on bad input) may be reused with any hparams.
     """
     output_folder = os.fspath(hparams["output_folder"])
-    save_folder = os.fspath(hparams.get("save_folder") or os.path.join(output_folder, "save"))
+    save_folder = os.fspath(
+        hparams.get("save_folder") or os.path.join(output_folder, "save")
+    )
     require_writable(output_folder)
     if os.path.isdir(save_folder):
         require_writable(save_folder)
     previous = os.path.join(output_folder, "hyperparams.yaml")
-    outputs = earlier_outputs(output_folder, save_folder, hparams.get("train_log"))
+    outputs = earlier_outputs(
+        output_folder, save_folder, hparams.get("train_log")
+    )
     if outputs and os.path.isfile(previous):
         changes = _changes_since(previous, hparams_file, overrides)
         if changes:
-            shown = "; ".join(f"{key}: {_short(old)} -> {_short(new)}" for key, old, new in changes[:4])
+            shown = "; ".join(
+                f"{key}: {_short(old)} -> {_short(new)}"
+                for key, old, new in changes[:4]
+            )
             more = f"; and {len(changes) - 4} more" if len(changes) > 4 else ""
             raise OutputError(
                 f"{output_folder}: holds {', '.join(outputs[:3])} of a run with other hparams ({shown}{more}); "
-                f"pass another --output_folder, or that run's values to resume it")
+                f"pass another --output_folder, or that run's values to resume it"
+            )
     check_checkpoints(save_folder)
 
 
@@ -124,7 +156,11 @@ def _changes_since(previous, hparams_file, overrides):
         with open(hparams_file, encoding="utf-8") as handle:
             now = _plain_yaml(resolve_references(handle, overrides).getvalue())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        logger.warning("%s: cannot compare with the hparams of the run there (%s)", previous, err)
+        logger.warning(
+            "%s: cannot compare with the hparams of the run there (%s)",
+            previous,
+            err,
+        )
         return []
     return hparams_changes(before, now)
 
@@ -139,7 +175,9 @@ def require_writable(folder):
         os.close(handle)
         os.remove(probe)
     except OSError as err:
-        raise OutputError(f"{folder}: output folder not writable ({err.strerror or err})") from None
+        raise OutputError(
+            f"{folder}: output folder not writable ({err.strerror or err})"
+        ) from None
 
 
 def earlier_outputs(output_folder, save_folder, train_log=None):
@@ -154,7 +192,12 @@ def earlier_outputs(output_folder, save_folder, train_log=None):
         found.append("checkpoints")
     for name in sorted(os.listdir(output_folder)):
         path = os.path.join(output_folder, name)
-        if name in skip or name.startswith(".") or name.endswith(".py") or os.path.abspath(path) == save:
+        if (
+            name in skip
+            or name.startswith(".")
+            or name.endswith(".py")
+            or os.path.abspath(path) == save
+        ):
             continue
         found.append(name)
     return found
@@ -163,17 +206,24 @@ def earlier_outputs(output_folder, save_folder, train_log=None):
 def check_checkpoints(save_folder):
     """CheckpointError naming the first truncated checkpoint file in ``save_folder/CKPT+*/``: empty, or a torch zip
     file whose end (the zip directory) is missing. Other files (SpeechBrain's text counters) are not read."""
-    for path in sorted(glob.glob(os.path.join(save_folder, "CKPT+*", "*.ckpt"))):
+    for path in sorted(
+        glob.glob(os.path.join(save_folder, "CKPT+*", "*.ckpt"))
+    ):
         try:
             with open(path, "rb") as handle:
                 head = handle.read(4)
-            truncated = not head or (head == b"PK\x03\x04" and not _zip_complete(path))
+            truncated = not head or (
+                head == b"PK\x03\x04" and not _zip_complete(path)
+            )
         except OSError as err:
-            raise CheckpointError(f"{path}: unreadable checkpoint ({err.strerror or err})") from None
+            raise CheckpointError(
+                f"{path}: unreadable checkpoint ({err.strerror or err})"
+            ) from None
         if truncated:
             raise CheckpointError(
                 f"{path}: truncated checkpoint; remove its folder {os.path.dirname(path)} to resume from the one "
-                f"before, or pass another --output_folder")
+                f"before, or pass another --output_folder"
+            )
 
 
 def _zip_complete(path):
@@ -208,7 +258,9 @@ def _flatten(value, prefix=""):
     if isinstance(value, dict):
         items = {}
         for key, item in value.items():
-            items.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+            items.update(
+                _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+            )
         return items
     if isinstance(value, str) and os.sep in value:
         value = os.path.normpath(value)
@@ -221,14 +273,29 @@ def hparams_changes(before, now):
     ``number_of_epochs``); a nested difference repeating a top-level one (``classifier.channels`` and ``channels``)
     is given once."""
     old, new = _flatten(before), _flatten(now)
-    keys = sorted(set(old) | set(new), key=lambda k: (k.count("."), k))  # top level first
-    differ = [(key, old.get(key), new.get(key)) for key in keys if old.get(key) != new.get(key)]
+    keys = sorted(
+        set(old) | set(new), key=lambda k: (k.count("."), k)
+    )  # top level first
+    differ = [
+        (key, old.get(key), new.get(key))
+        for key in keys
+        if old.get(key) != new.get(key)
+    ]
     ignored = RESUMABLE_CHANGES | SAME_FOLDER
-    allowed = {(repr(a), repr(b)) for key, a, b in differ if key.split(".")[-1] in ignored}
+    allowed = {
+        (repr(a), repr(b))
+        for key, a, b in differ
+        if key.split(".")[-1] in ignored
+    }
     seen, changes = set(), []
     for key, a, b in differ:
         pair = (repr(a), repr(b))
-        if key.split(".")[-1] in ignored or key.startswith("__") or pair in allowed or pair in seen:
+        if (
+            key.split(".")[-1] in ignored
+            or key.startswith("__")
+            or pair in allowed
+            or pair in seen
+        ):
             continue
         seen.add(pair)
         changes.append((key, a, b))
@@ -237,7 +304,11 @@ def hparams_changes(before, now):
 
 def _short(value, width=80):
     text = "(unset)" if value is None else str(value)
-    return text if len(text) <= width or (isinstance(value, str) and os.sep in value) else text[:width - 3] + "..."
+    return (
+        text
+        if len(text) <= width or (isinstance(value, str) and os.sep in value)
+        else text[: width - 3] + "..."
+    )
 
 
 def run_recipe(main, argv=None):
@@ -246,7 +317,9 @@ def run_recipe(main, argv=None):
     try:
         main(argv)
     except InputError as err:
-        if logging.getLogger().handlers:  # SpeechBrain's log (log.txt) is set up: record it there too
+        if (
+            logging.getLogger().handlers
+        ):  # SpeechBrain's log (log.txt) is set up: record it there too
             logging.getLogger("recipe").error("%s", err)
         sys.stderr.write(f"error: {err}\n")
         sys.exit(2)

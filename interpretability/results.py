@@ -1,4 +1,5 @@
 """Atomic result files: a failed or killed run never leaves a half-written JSON or text file."""
+
 import io
 import json
 import os
@@ -9,13 +10,17 @@ def atomic_write_bytes(path, data):
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="tmp-", suffix="-" + os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix="tmp-", suffix="-" + os.path.basename(path)
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are ordinary files
+        os.chmod(
+            tmp, 0o666 & ~_umask()
+        )  # mkstemp makes 0600 files; results are ordinary files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -44,7 +49,9 @@ def atomic_torch_save(path, obj):
 
 def atomic_write_json(path, data, indent=2):
     """Write ``data`` as JSON atomically (see :func:`atomic_write_text`)."""
-    atomic_write_text(path, json.dumps(data, indent=indent, sort_keys=False) + "\n")
+    atomic_write_text(
+        path, json.dumps(data, indent=indent, sort_keys=False) + "\n"
+    )
 
 
 def write_stage_metrics(output_folder, stage, metrics):

@@ -4,6 +4,7 @@ STFT magnitude and phase on the linear grid ``[batch, time, freq]`` (time first)
 ``log1p(mel80(|X|))`` input, masking in the linear or log1p domain, and inverse STFT with the input's
 phase so that every mask can be heard.
 """
+
 from dataclasses import dataclass
 
 import torch
@@ -196,10 +197,14 @@ def apply_mask(magnitude, mask, domain="linear"):
         return mask * magnitude
     if domain == "log1p":
         return torch.expm1(mask * torch.log1p(magnitude))
-    raise ValueError(f"mask domain must be one of {MASK_DOMAINS}, got {domain!r}")
+    raise ValueError(
+        f"mask domain must be one of {MASK_DOMAINS}, got {domain!r}"
+    )
 
 
-def listenable(magnitude, phase, mask, length, domain="linear", config=STFTConfig()):
+def listenable(
+    magnitude, phase, mask, length, domain="linear", config=STFTConfig()
+):
     """The waveform of a masked spectrogram, the same length as the input: ``ISTFT(masked |X|, phi)``.
 
     Arguments
@@ -254,7 +259,9 @@ class MelFrontEnd(torch.nn.Module):
     torch.Size([2, 87, 80])
     """
 
-    def __init__(self, n_mels=N_MELS, config=STFTConfig(), f_min=0.0, f_max=None):
+    def __init__(
+        self, n_mels=N_MELS, config=STFTConfig(), f_min=0.0, f_max=None
+    ):
         super().__init__()
         self.filterbank = Filterbank(
             n_mels=n_mels,

@@ -3,25 +3,30 @@
 Multi-class: cross-entropy, accuracy. Multi-label (SONYC-UST): binary cross-entropy masked where no annotator
 labelled a class, evaluated with the DCASE task 5 micro / macro AUPRC and micro-F1.
 """
+
 import logging
 
 import torch
 import torch.nn.functional as F
-import speechbrain as sb
-from speechbrain.utils.distributed import if_main_process
 
+import speechbrain as sb
 from interpretability.brains.distributed import CPUDistributedMixin
 from interpretability.brains.resume import ResumableMixin
 from interpretability.classifiers.base import count_parameters
 from interpretability.results import write_stage_metrics
 from interpretability.spectral import magnitude_phase
+from speechbrain.utils.distributed import if_main_process
 
 logger = logging.getLogger(__name__)
 
 
 def batch_tensor(value):
     """The tensor of a ``PaddedBatch`` field (its ``.data`` when padded)."""
-    return value.data if hasattr(value, "data") and not isinstance(value, torch.Tensor) else value
+    return (
+        value.data
+        if hasattr(value, "data") and not isinstance(value, torch.Tensor)
+        else value
+    )
 
 
 def augment_waveforms(wavs, max_gain_db=6.0, generator=None):
@@ -58,8 +63,10 @@ def decision_confidence(probs, multilabel=False, saturated=0.99):
         decided = probs[present]
     else:
         decided = probs.max(dim=1).values
-    return {"mean_confidence": float(decided.mean()),
-            f"share_above_{saturated}": float((decided > saturated).float().mean())}
+    return {
+        "mean_confidence": float(decided.mean()),
+        f"share_above_{saturated}": float((decided > saturated).float().mean()),
+    }
 
 
 class ClassifierBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
@@ -91,12 +98,20 @@ class ClassifierBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
         if self.multilabel:
             targets = batch_tensor(batch.target_vector)
             annotated = batch_tensor(batch.annotated)
-            per_class = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-            loss = (per_class * annotated).sum() / annotated.sum().clamp(min=1.0)
+            per_class = F.binary_cross_entropy_with_logits(
+                logits, targets, reduction="none"
+            )
+            loss = (per_class * annotated).sum() / annotated.sum().clamp(
+                min=1.0
+            )
             reference = targets
         else:
             reference = batch_tensor(batch.class_id).long().view(-1)
-            loss = F.cross_entropy(logits, reference, label_smoothing=getattr(self.hparams, "label_smoothing", 0.0))
+            loss = F.cross_entropy(
+                logits,
+                reference,
+                label_smoothing=getattr(self.hparams, "label_smoothing", 0.0),
+            )
         if stage != sb.Stage.TRAIN:
             self._scores.append(logits.detach().float().cpu())
             self._references.append(reference.detach().cpu())
@@ -108,12 +123,20 @@ class ClassifierBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
 
     def stage_metrics(self):
         """Metrics over everything seen in the current valid / test stage (by every process under torchrun)."""
-        gathered = self.gather_lists({"scores": self._scores, "references": self._references})
-        self._scores, self._references = gathered["scores"], gathered["references"]
+        gathered = self.gather_lists(
+            {"scores": self._scores, "references": self._references}
+        )
+        self._scores, self._references = (
+            gathered["scores"],
+            gathered["references"],
+        )
         scores = torch.cat(self._scores)
         references = torch.cat(self._references)
         if self.multilabel:
-            from interpretability.metrics.classification import dcase_auprc, micro_f1
+            from interpretability.metrics.classification import (
+                dcase_auprc,
+                micro_f1,
+            )
 
             probs = torch.sigmoid(scores)
             auprc = dcase_auprc(references, probs)
@@ -123,8 +146,10 @@ class ClassifierBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
                 "micro_f1": float(micro_f1(references, probs, threshold=0.5)),
                 **decision_confidence(probs, multilabel=True),
             }
-        return {"acc": float((scores.argmax(dim=-1) == references).float().mean()),
-                **decision_confidence(torch.softmax(scores, dim=-1))}
+        return {
+            "acc": float((scores.argmax(dim=-1) == references).float().mean()),
+            **decision_confidence(torch.softmax(scores, dim=-1)),
+        }
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         stage_loss = self.stage_loss(stage, stage_loss)
@@ -150,11 +175,14 @@ class ClassifierBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
             )
         elif stage == sb.Stage.TEST:
             self.hparams.train_logger.log_stats(
-                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
+                test_stats=stats,
             )
             self.test_stats = stats
             if if_main_process():
                 stats["n_clips"] = int(sum(len(s) for s in self._scores))
                 stats["params"] = count_parameters(self.hparams.classifier)
-                path = write_stage_metrics(self.hparams.output_folder, "test", stats)
+                path = write_stage_metrics(
+                    self.hparams.output_folder, "test", stats
+                )
                 logger.info("Test metrics written to %s", path)

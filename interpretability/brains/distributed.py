@@ -16,13 +16,15 @@ valid / test sets on every process. :class:`CPUDistributedMixin` instead
   one-process order, and the main process writes them once;
 - reports the stage loss as the mean over clips (batch losses weighted by their size), summed over processes.
 """
+
 import os
 
 import torch
-import speechbrain as sb
-from speechbrain.dataio.sampler import ReproducibleRandomSampler
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler
+
+import speechbrain as sb
+from speechbrain.dataio.sampler import ReproducibleRandomSampler
 
 
 def world():
@@ -59,13 +61,32 @@ class SplitBatchSampler(Sampler):
     contiguous parts, this rank's part yielded. A batch smaller than ``world_size`` (the last one) gives the ranks
     it cannot cover one of its clips again, so every rank runs the same number of batches (DDP needs it)."""
 
-    def __init__(self, dataset, batch_size, rank, world_size, shuffle=True, drop_last=False, seed=None):
-        if seed is None:  # what SpeechBrain's one-process train loader uses (seed_everything sets it)
+    def __init__(
+        self,
+        dataset,
+        batch_size,
+        rank,
+        world_size,
+        shuffle=True,
+        drop_last=False,
+        seed=None,
+    ):
+        if (
+            seed is None
+        ):  # what SpeechBrain's one-process train loader uses (seed_everything sets it)
             seed = int(os.environ.get("SB_GLOBAL_SEED", 563375142))
         self.n = len(dataset)
-        self.batch_size, self.rank, self.world_size = int(batch_size), int(rank), int(world_size)
+        self.batch_size, self.rank, self.world_size = (
+            int(batch_size),
+            int(rank),
+            int(world_size),
+        )
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
-        self.order = ReproducibleRandomSampler(range(self.n), seed=seed) if shuffle else None
+        self.order = (
+            ReproducibleRandomSampler(range(self.n), seed=seed)
+            if shuffle
+            else None
+        )
         self.epoch = 0
 
     def set_epoch(self, epoch):
@@ -74,15 +95,20 @@ class SplitBatchSampler(Sampler):
             self.order.set_epoch(epoch)
 
     def __iter__(self):
-        indices = list(self.order) if self.order is not None else list(range(self.n))
+        indices = (
+            list(self.order) if self.order is not None else list(range(self.n))
+        )
         for start in range(0, len(indices), self.batch_size):
-            chunk = indices[start:start + self.batch_size]
+            chunk = indices[start : start + self.batch_size]
             if self.drop_last and len(chunk) < self.batch_size:
                 return
             if len(chunk) < self.world_size:
                 yield [chunk[self.rank % len(chunk)]]
             else:
-                yield [chunk[i] for i in block(len(chunk), self.rank, self.world_size)]
+                yield [
+                    chunk[i]
+                    for i in block(len(chunk), self.rank, self.world_size)
+                ]
 
     def __len__(self):
         if self.drop_last:
@@ -115,9 +141,18 @@ def gather_collector(collector):
     attributes) hold the values of every process, in rank order. No-op outside torchrun."""
     if world()[1] == 1:
         return collector
-    state = {key: value for key, value in vars(collector).items()
-             if key != "summary" and (isinstance(value, list) or (isinstance(value, dict) and all(
-                 isinstance(v, list) for v in value.values())))}
+    state = {
+        key: value
+        for key, value in vars(collector).items()
+        if key != "summary"
+        and (
+            isinstance(value, list)
+            or (
+                isinstance(value, dict)
+                and all(isinstance(v, list) for v in value.values())
+            )
+        )
+    }
     for key, value in gather_lists(state).items():
         setattr(collector, key, value)
     return collector
@@ -140,32 +175,64 @@ class CPUDistributedMixin:
     SpeechBrain's behaviour."""
 
     def _wrap_distributed(self):
-        if not self.distributed_launch or not str(self.device).startswith("cpu"):
+        if not self.distributed_launch or not str(self.device).startswith(
+            "cpu"
+        ):
             return super()._wrap_distributed()
         for name, module in self.modules.items():
             if any(p.requires_grad for p in module.parameters()):
                 self.modules[name] = DistributedDataParallel(
-                    module, device_ids=None, find_unused_parameters=self.find_unused_parameters
+                    module,
+                    device_ids=None,
+                    find_unused_parameters=self.find_unused_parameters,
                 )
 
-    def make_dataloader(self, dataset, stage, ckpt_prefix="dataloader-", **loader_kwargs):
+    def make_dataloader(
+        self, dataset, stage, ckpt_prefix="dataloader-", **loader_kwargs
+    ):
         rank, world_size = world()
-        if not self.distributed_launch or world_size == 1 or isinstance(dataset, torch.utils.data.DataLoader):
-            return super().make_dataloader(dataset, stage, ckpt_prefix=ckpt_prefix, **loader_kwargs)
+        if (
+            not self.distributed_launch
+            or world_size == 1
+            or isinstance(dataset, torch.utils.data.DataLoader)
+        ):
+            return super().make_dataloader(
+                dataset, stage, ckpt_prefix=ckpt_prefix, **loader_kwargs
+            )
         loader_kwargs = dict(loader_kwargs)
         if stage == sb.Stage.TRAIN:
-            if loader_kwargs.get("sampler") is not None or loader_kwargs.get("batch_sampler") is not None:
-                return super().make_dataloader(dataset, stage, ckpt_prefix=ckpt_prefix, **loader_kwargs)
+            if (
+                loader_kwargs.get("sampler") is not None
+                or loader_kwargs.get("batch_sampler") is not None
+            ):
+                return super().make_dataloader(
+                    dataset, stage, ckpt_prefix=ckpt_prefix, **loader_kwargs
+                )
             self.train_sampler = SplitBatchSampler(
-                dataset, loader_kwargs.pop("batch_size", 1), rank, world_size,
-                shuffle=loader_kwargs.pop("shuffle", False), drop_last=loader_kwargs.pop("drop_last", False))
+                dataset,
+                loader_kwargs.pop("batch_size", 1),
+                rank,
+                world_size,
+                shuffle=loader_kwargs.pop("shuffle", False),
+                drop_last=loader_kwargs.pop("drop_last", False),
+            )
             loader_kwargs["batch_sampler"] = self.train_sampler
         else:
             loader_kwargs.pop("shuffle", None)
-            loader_kwargs["sampler"] = BlockSampler(len(dataset), rank, world_size)
-        dataloader = sb.dataio.dataloader.make_dataloader(dataset, **loader_kwargs)
-        if self.checkpointer is not None and ckpt_prefix is not None and stage == sb.Stage.TRAIN:
-            self.checkpointer.add_recoverable(ckpt_prefix + stage.name, dataloader)
+            loader_kwargs["sampler"] = BlockSampler(
+                len(dataset), rank, world_size
+            )
+        dataloader = sb.dataio.dataloader.make_dataloader(
+            dataset, **loader_kwargs
+        )
+        if (
+            self.checkpointer is not None
+            and ckpt_prefix is not None
+            and stage == sb.Stage.TRAIN
+        ):
+            self.checkpointer.add_recoverable(
+                ckpt_prefix + stage.name, dataloader
+            )
         return dataloader
 
     # the stage loss as a mean over clips, over every process
@@ -183,7 +250,11 @@ class CPUDistributedMixin:
     def stage_loss(self, stage, stage_loss):
         """The loss of a finished stage: valid / test, the mean over clips of every process; train, SpeechBrain's
         running mean, averaged over processes."""
-        reduce = sum_over_processes if self.distributed_launch else (lambda *values: values)
+        reduce = (
+            sum_over_processes
+            if self.distributed_launch
+            else (lambda *values: values)
+        )
         if stage == sb.Stage.TRAIN:
             total, count = reduce(float(stage_loss), 1.0)
             return total / count
@@ -196,4 +267,8 @@ class CPUDistributedMixin:
         return gather_lists(state) if self.distributed_launch else state
 
     def gather_collector(self, collector):
-        return gather_collector(collector) if self.distributed_launch else collector
+        return (
+            gather_collector(collector)
+            if self.distributed_launch
+            else collector
+        )

@@ -7,25 +7,29 @@ the input against it and the mask's precision / recall / IoU against the oracle 
 threshold as a secondary figure). The test stage writes
 ``<output_folder>/test_metrics.json`` and exports listenable explanations.
 """
+
 import logging
 import os
 
 import torch
-import speechbrain as sb
-from speechbrain.utils.distributed import if_main_process
 
+import speechbrain as sb
 from interpretability.audio import write_audio
 from interpretability.brains.classifier import batch_tensor, stop_on_plateau
 from interpretability.brains.distributed import CPUDistributedMixin
 from interpretability.brains.resume import ResumableMixin
 from interpretability.classifiers.base import count_parameters
-from interpretability.metrics.faithfulness import faithfulness_metrics, faithfulness_metrics_from_scores
+from interpretability.metrics.faithfulness import (
+    faithfulness_metrics,
+    faithfulness_metrics_from_scores,
+)
 from interpretability.metrics.ground_truth import oracle_overlap, si_sdr
 from interpretability.metrics.stats import MetricCollector
 from interpretability.metrics.structure import structure_metrics
 from interpretability.report.figures import save_explanation_figure
 from interpretability.results import write_stage_metrics
 from interpretability.spectral import apply_mask, listenable, magnitude_phase
+from speechbrain.utils.distributed import if_main_process
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +58,18 @@ class ClipView:
             present[none, logits[none].argmax(dim=1)] = True
             self.row_clip, self.decision = present.nonzero(as_tuple=True)
             index = self.row_clip
-            wavs, magnitude, phase, logits = wavs[index], magnitude[index], phase[index], logits[index]
+            wavs, magnitude, phase, logits = (
+                wavs[index],
+                magnitude[index],
+                phase[index],
+                logits[index],
+            )
             hidden = {name: h[index] for name, h in hidden.items()}
-            clean = clean[index, self.decision] if clean is not None and clean.dim() == 3 else None
+            clean = (
+                clean[index, self.decision]
+                if clean is not None and clean.dim() == 3
+                else None
+            )
         else:
             self.decision = logits.argmax(dim=-1)
             self.row_clip = torch.arange(wavs.shape[0], device=wavs.device)
@@ -83,7 +96,9 @@ class ClipView:
         ids = [clip_ids[int(i)] for i in self.row_clip]
         if not self.multilabel:
             return ids
-        names = [classes[int(c)] if classes else str(int(c)) for c in self.decision]
+        names = [
+            classes[int(c)] if classes else str(int(c)) for c in self.decision
+        ]
         return [f"{clip}__{name}" for clip, name in zip(ids, names)]
 
 
@@ -97,22 +112,41 @@ def explanation_metrics(classifier, view, mask, domain="linear"):
     """
     mask = mask.detach()
     with torch.no_grad():
-        p_in = classifier.probabilities(classifier(apply_mask(view.magnitude, mask, domain)))
-        p_out = classifier.probabilities(classifier(apply_mask(view.magnitude, 1 - mask, domain)))
+        p_in = classifier.probabilities(
+            classifier(apply_mask(view.magnitude, mask, domain))
+        )
+        p_out = classifier.probabilities(
+            classifier(apply_mask(view.magnitude, 1 - mask, domain))
+        )
     if view.multilabel:
         rows = torch.arange(len(view.decision), device=mask.device)
         metrics = faithfulness_metrics_from_scores(
-            view.probs[rows, view.decision], p_in[rows, view.decision], p_out[rows, view.decision])
+            view.probs[rows, view.decision],
+            p_in[rows, view.decision],
+            p_out[rows, view.decision],
+        )
     else:
         metrics = faithfulness_metrics(view.probs, p_in, p_out, view.decision)
     metrics.update(structure_metrics(mask))
     if view.clean is not None:
-        explanation = listenable(view.magnitude, view.phase, mask, view.wavs.shape[-1], domain)
-        truth = {"SISDR": si_sdr(explanation, view.clean), "SISDR_input": si_sdr(view.wavs, view.clean)}
+        explanation = listenable(
+            view.magnitude, view.phase, mask, view.wavs.shape[-1], domain
+        )
+        truth = {
+            "SISDR": si_sdr(explanation, view.clean),
+            "SISDR_input": si_sdr(view.wavs, view.clean),
+        }
         truth["SISDR_gain"] = truth["SISDR"] - truth["SISDR_input"]
         truth.update(oracle_overlap(mask, view.clean_magnitude))
-        silent = view.clean.abs().amax(dim=-1) == 0  # a class the classifier marks present but the clip lacks
-        metrics.update({name: value.masked_fill(silent, float("nan")) for name, value in truth.items()})
+        silent = (
+            view.clean.abs().amax(dim=-1) == 0
+        )  # a class the classifier marks present but the clip lacks
+        metrics.update(
+            {
+                name: value.masked_fill(silent, float("nan"))
+                for name, value in truth.items()
+            }
+        )
     return metrics
 
 
@@ -120,8 +154,14 @@ def clean_source(batch, classifier):
     """The clean target of a batch as :class:`ClipView` takes it: each class's source ``[B, C, N]`` for a
     multi-label classifier (``clean_class_sig``), the target event ``[B, N]`` otherwise; None when unknown."""
     if getattr(classifier, "multilabel", False):
-        return batch_tensor(batch.clean_class_sig) if hasattr(batch, "clean_class_sig") else None
-    return batch_tensor(batch.clean_sig) if hasattr(batch, "clean_sig") else None
+        return (
+            batch_tensor(batch.clean_class_sig)
+            if hasattr(batch, "clean_class_sig")
+            else None
+        )
+    return (
+        batch_tensor(batch.clean_sig) if hasattr(batch, "clean_sig") else None
+    )
 
 
 class InterpreterBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
@@ -140,13 +180,17 @@ class InterpreterBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
 
     def __init__(self, classifier, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.classifier = classifier.to(self.device).eval().requires_grad_(False)
+        self.classifier = (
+            classifier.to(self.device).eval().requires_grad_(False)
+        )
         self.test_stats = None
 
     # --- what a method provides -------------------------------------------------------------------
     def explain(self, view):
         """Mask ``[B, T, F]`` in [0, 1] explaining ``view.decision``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement explain()")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement explain()"
+        )
 
     def interpreter_parameters(self):
         """Number of parameters of the method's own modules (reported as ``params``)."""
@@ -160,15 +204,23 @@ class InterpreterBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
     def make_view(self, batch, stage):
         """The :class:`ClipView` of a batch; subclasses may mix contaminants in during training."""
         batch = batch.to(self.device)
-        return ClipView(batch_tensor(batch.sig), self.classifier, clean_source(batch, self.classifier))
+        return ClipView(
+            batch_tensor(batch.sig),
+            self.classifier,
+            clean_source(batch, self.classifier),
+        )
 
     def collect(self, batch, view, mask, extra=None):
         """On valid / test: add the batch's metrics (and a method's own per-row ``extra`` ``{name: [R]}``),
         and export the first clips on test."""
-        metrics = explanation_metrics(self.classifier, view, mask, self.mask_domain)
+        metrics = explanation_metrics(
+            self.classifier, view, mask, self.mask_domain
+        )
         metrics.update(extra or {})
         ids = view.row_ids(batch.id, getattr(self.hparams, "classes", None))
-        self.metric_collector.append(ids, **{k: v.cpu() for k, v in metrics.items()})
+        self.metric_collector.append(
+            ids, **{k: v.cpu() for k, v in metrics.items()}
+        )
         if self.stage == sb.Stage.TEST and if_main_process():
             self.export_listenable(ids, view, mask)
 
@@ -176,18 +228,32 @@ class InterpreterBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
         """Write ``<id>_input.wav``, ``<id>_explanation.wav`` and ``<id>.png`` for up to ``n_export`` clips."""
         folder = os.path.join(self.hparams.output_folder, "explanations")
         limit = getattr(self.hparams, "n_export", 10)
-        explanation = listenable(view.magnitude, view.phase, mask.detach(), view.wavs.shape[-1], self.mask_domain)
+        explanation = listenable(
+            view.magnitude,
+            view.phase,
+            mask.detach(),
+            view.wavs.shape[-1],
+            self.mask_domain,
+        )
         classes = getattr(self.hparams, "classes", None)
         for i, clip_id in enumerate(ids):
             if self.n_exported >= limit:
                 return
             decision = int(view.decision[i])
             label = classes[decision] if classes else str(decision)
-            write_audio(os.path.join(folder, f"{clip_id}_input.wav"), view.wavs[i])
-            write_audio(os.path.join(folder, f"{clip_id}_explanation.wav"), explanation[i])
+            write_audio(
+                os.path.join(folder, f"{clip_id}_input.wav"), view.wavs[i]
+            )
+            write_audio(
+                os.path.join(folder, f"{clip_id}_explanation.wav"),
+                explanation[i],
+            )
             save_explanation_figure(
-                os.path.join(folder, f"{clip_id}.png"), view.magnitude[i], mask[i],
-                title=f"{clip_id}: decision {label} (p={view.probs[i, decision]:.2f})", domain=self.mask_domain,
+                os.path.join(folder, f"{clip_id}.png"),
+                view.magnitude[i],
+                mask[i],
+                title=f"{clip_id}: decision {label} (p={view.probs[i, decision]:.2f})",
+                domain=self.mask_domain,
             )
             self.n_exported += 1
 
@@ -203,24 +269,38 @@ class InterpreterBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
-        self.gather_collector(self.metric_collector)  # under torchrun: every process's clips, in the one-process order
+        self.gather_collector(
+            self.metric_collector
+        )  # under torchrun: every process's clips, in the one-process order
         stats = {"loss": stage_loss, **self.metric_collector.summarize()}
         if stage == sb.Stage.VALID:
             key = getattr(self.hparams, "checkpoint_key", "loss")
             mode = getattr(self.hparams, "checkpoint_mode", "min")
             self.hparams.train_logger.log_stats(
-                stats_meta={"epoch": epoch}, train_stats={"loss": self.train_loss}, valid_stats=stats
+                stats_meta={"epoch": epoch},
+                train_stats={"loss": self.train_loss},
+                valid_stats=stats,
             )
             stop_on_plateau(self.hparams, stats[key])
             if self.checkpointer is not None:
-                keys = {"min_keys": [key]} if mode == "min" else {"max_keys": [key]}
-                self.checkpointer.save_and_keep_only(meta={key: stats[key]}, **keys)
+                keys = (
+                    {"min_keys": [key]}
+                    if mode == "min"
+                    else {"max_keys": [key]}
+                )
+                self.checkpointer.save_and_keep_only(
+                    meta={key: stats[key]}, **keys
+                )
         elif stage == sb.Stage.TEST:
             stats["params"] = self.interpreter_parameters()
             stats["n_clips"] = len(self.metric_collector.ids)
             stats.update(getattr(self, "extra_test_stats", {}))
             self.test_stats = stats
-            self.hparams.train_logger.log_stats(stats_meta={"test": "best checkpoint"}, test_stats=stats)
+            self.hparams.train_logger.log_stats(
+                stats_meta={"test": "best checkpoint"}, test_stats=stats
+            )
             if if_main_process():
-                path = write_stage_metrics(self.hparams.output_folder, "test", stats)
+                path = write_stage_metrics(
+                    self.hparams.output_folder, "test", stats
+                )
                 logger.info("Test metrics written to %s", path)

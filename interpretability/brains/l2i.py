@@ -8,16 +8,16 @@ frozen dictionary with :class:`L2IBrain`, which explains on the shared evaluatio
 multi-label, AUPRC / max-F1 of Theta against the classifier's decisions) and the faithfulness of removing the
 selected components against removing as many random others.
 """
+
 import logging
 import os
 import time
 import zlib
 
 import torch
-import speechbrain as sb
-from speechbrain.utils.distributed import if_main_process
 from tqdm import tqdm
 
+import speechbrain as sb
 from interpretability.audio import write_audio
 from interpretability.brains.classifier import batch_tensor
 from interpretability.brains.interpreter import InterpreterBrain
@@ -32,9 +32,9 @@ from interpretability.data.pipelines import classification_datasets
 from interpretability.errors import InputError
 from interpretability.interpreters.l2i import (
     L2IInterpreter,
+    component_mask,
     component_masks,
     l2i_objective,
-    component_mask,
     matched_random_components,
     remove_components,
     removed_energy,
@@ -47,10 +47,14 @@ from interpretability.interpreters.nmf import (
     sparse_codes,
     summarize_terms,
 )
-from interpretability.metrics.classification import multilabel_fidelity, topk_contains
+from interpretability.metrics.classification import (
+    multilabel_fidelity,
+    topk_contains,
+)
 from interpretability.metrics.stats import MetricCollector
 from interpretability.results import atomic_torch_save, write_stage_metrics
 from interpretability.spectral import STFTConfig, listenable, magnitude_phase
+from speechbrain.utils.distributed import if_main_process
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +66,9 @@ def batch_generator(seed, ids):
     do not depend on the batches before it, so a resumed run or a process of a torchrun run draws what the
     one-process run draws for the same batch."""
     digest = zlib.crc32("\n".join(map(str, ids)).encode("utf-8"))
-    return torch.Generator().manual_seed((int(seed) * 0x9E3779B1 + digest) % 2**63)
+    return torch.Generator().manual_seed(
+        (int(seed) * 0x9E3779B1 + digest) % 2**63
+    )
 
 
 def first_rows(row_clip):
@@ -77,7 +83,10 @@ class L2IMetricCollector(MetricCollector):
     """The shared per-row metrics, the median of the random-component control (``FF_median_random``) and, for a
     multi-label classifier, Theta's sigmoid outputs per clip against the classifier's decisions (AUPRC, max-F1)."""
 
-    RENAMED = {"FF_random_median": "FF_median_random", "FF_random_area_median": "FF_median_random_area"}
+    RENAMED = {
+        "FF_random_median": "FF_median_random",
+        "FF_random_area_median": "FF_median_random_area",
+    }
 
     def __init__(self):
         super().__init__(median_keys=("FF", "FF_random", "FF_random_area"))
@@ -92,10 +101,16 @@ class L2IMetricCollector(MetricCollector):
         self.decisions.append(decisions.detach().cpu())
 
     def summarize(self, field=None):
-        summary = {self.RENAMED.get(k, k): v for k, v in super().summarize().items()}
+        summary = {
+            self.RENAMED.get(k, k): v for k, v in super().summarize().items()
+        }
         if self.theta_probs:
-            fidelity = multilabel_fidelity(torch.cat(self.theta_probs), torch.cat(self.decisions))
-            summary.update({f"fidelity_{name}": value for name, value in fidelity.items()})
+            fidelity = multilabel_fidelity(
+                torch.cat(self.theta_probs), torch.cat(self.decisions)
+            )
+            summary.update(
+                {f"fidelity_{name}": value for name, value in fidelity.items()}
+            )
         self.summary = summary
         return summary[field] if field is not None else summary
 
@@ -122,52 +137,83 @@ class L2IBrain(InterpreterBrain):
     def on_stage_start(self, stage, epoch=None):
         super().on_stage_start(stage, epoch)
         self.metric_collector = L2IMetricCollector()
-        self.explaining = stage == sb.Stage.TEST or (stage == sb.Stage.VALID and self._explain_on_valid(epoch))
+        self.explaining = stage == sb.Stage.TEST or (
+            stage == sb.Stage.VALID and self._explain_on_valid(epoch)
+        )
 
     def _explain_on_valid(self, epoch):
         """Whether this validation computes the explanation metrics: every ``valid_metrics_every`` epochs and on
         the last one (always when the best checkpoint is chosen on one of them, not on the loss)."""
         every = int(getattr(self.hparams, "valid_metrics_every", 1))
-        if every <= 1 or getattr(self.hparams, "checkpoint_key", "loss") != "loss" or epoch is None:
+        if (
+            every <= 1
+            or getattr(self.hparams, "checkpoint_key", "loss") != "loss"
+            or epoch is None
+        ):
             return True
-        limit = getattr(getattr(self.hparams, "epoch_counter", None), "limit", None)
+        limit = getattr(
+            getattr(self.hparams, "epoch_counter", None), "limit", None
+        )
         return epoch % every == 0 or epoch == limit
 
     @property
     def interpreter(self):
         """The L2IInterpreter itself (under torchrun ``modules.interpreter`` is DDP's wrapper of it)."""
         module = self.modules.interpreter
-        return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+        return (
+            module.module
+            if isinstance(module, torch.nn.parallel.DistributedDataParallel)
+            else module
+        )
 
     def explain(self, view):
         return self.interpreter.mask(view.hidden, view.n_frames, view.decision)
 
     def compute_forward(self, batch, stage):
         view = self.make_view(batch, stage)
-        return view, self.modules.interpreter(view.hidden, view.n_frames)  # through DDP's wrapper under torchrun
+        return view, self.modules.interpreter(
+            view.hidden, view.n_frames
+        )  # through DDP's wrapper under torchrun
 
     def compute_objectives(self, predictions, batch, stage):
         view, (activations, scores, pooled, _) = predictions
         first = first_rows(view.row_clip)
         target = nmf_input(view.magnitude[first], self.interpreter.domain)
         loss, _ = l2i_objective(
-            scores[first], view.logits[first], target, self.interpreter.dictionary, activations[first],
-            alpha=self.hparams.alpha, beta=self.hparams.beta, multilabel=view.multilabel,
+            scores[first],
+            view.logits[first],
+            target,
+            self.interpreter.dictionary,
+            activations[first],
+            alpha=self.hparams.alpha,
+            beta=self.hparams.beta,
+            multilabel=view.multilabel,
         )
         if stage != sb.Stage.TRAIN and self.explaining:
             with torch.no_grad():
-                self.collect_l2i(batch, view, activations, scores, pooled, first)
+                self.collect_l2i(
+                    batch, view, activations, scores, pooled, first
+                )
         return loss
 
     def collect_l2i(self, batch, view, activations, scores, pooled, first):
-        mask, selected = self.interpreter.explain(activations, pooled, view.decision)
-        view.activations, view.selected = activations, selected  # read by export_listenable
+        mask, selected = self.interpreter.explain(
+            activations, pooled, view.decision
+        )
+        view.activations, view.selected = (
+            activations,
+            selected,
+        )  # read by export_listenable
         extra = {}
         if view.multilabel:
-            self.metric_collector.append_clips(torch.sigmoid(scores[first]), (view.probs[first] >= 0.5).long())
+            self.metric_collector.append_clips(
+                torch.sigmoid(scores[first]), (view.probs[first] >= 0.5).long()
+            )
         else:
             for k in TOPK:
-                extra[f"fidelity_top{k}"] = topk_contains(scores, view.decision, k)
+                extra[f"fidelity_top{k}"] = topk_contains(
+                    scores, view.decision, k
+                )
         rows = torch.arange(len(view.decision), device=mask.device)
         active = activations.amax(dim=2) > 0
         dictionary, eps = self.interpreter.dictionary, self.interpreter.eps
@@ -176,19 +222,47 @@ class L2IBrain(InterpreterBrain):
         extra["n_components"] = selected.sum(dim=1).float()
         controls = {"": selected}
         for suffix, match in (("", "energy"), ("_area", "area")):
-            control = matched_random_components(view.magnitude, dictionary, activations, selected,
-                                                generator, candidates=active, mask_domain=self.mask_domain, eps=eps,
-                                                match=match)
-            magnitude = remove_components(view.magnitude, dictionary, activations, control, self.mask_domain, eps)
+            control = matched_random_components(
+                view.magnitude,
+                dictionary,
+                activations,
+                selected,
+                generator,
+                candidates=active,
+                mask_domain=self.mask_domain,
+                eps=eps,
+                match=match,
+            )
+            magnitude = remove_components(
+                view.magnitude,
+                dictionary,
+                activations,
+                control,
+                self.mask_domain,
+                eps,
+            )
             probs = self.classifier.probabilities(self.classifier(magnitude))
-            extra[f"FF_random{suffix}"] = view.probs[rows, view.decision] - probs[rows, view.decision]
+            extra[f"FF_random{suffix}"] = (
+                view.probs[rows, view.decision] - probs[rows, view.decision]
+            )
             extra[f"n_components_random{suffix}"] = control.sum(dim=1).float()
             controls[f"random{suffix}_"] = control
         for prefix, removed in controls.items():
             removed_mask = component_mask(dictionary, activations, removed, eps)
-            extra[f"{prefix}removed_mask_mean"] = removed_mask.flatten(1).mean(dim=1)
-            extra[f"{prefix}removed_energy"] = removed_energy(view.magnitude, dictionary, activations, removed,
-                                                              self.mask_domain, eps) / total
+            extra[f"{prefix}removed_mask_mean"] = removed_mask.flatten(1).mean(
+                dim=1
+            )
+            extra[f"{prefix}removed_energy"] = (
+                removed_energy(
+                    view.magnitude,
+                    dictionary,
+                    activations,
+                    removed,
+                    self.mask_domain,
+                    eps,
+                )
+                / total
+            )
         self.collect(batch, view, mask, extra)
 
     def export_listenable(self, ids, view, mask):
@@ -203,19 +277,32 @@ class L2IBrain(InterpreterBrain):
             components = view.selected[i].nonzero(as_tuple=True)[0]
             if len(components) == 0:
                 continue
-            masks = component_masks(self.interpreter.dictionary, view.activations[i:i + 1], components,
-                                    self.interpreter.eps)[0]
+            masks = component_masks(
+                self.interpreter.dictionary,
+                view.activations[i : i + 1],
+                components,
+                self.interpreter.eps,
+            )[0]
             for k, single_mask in zip(components.tolist(), masks):
-                wav = listenable(view.magnitude[i], view.phase[i], single_mask, view.wavs.shape[-1],
-                                 self.mask_domain)
-                write_audio(os.path.join(folder, f"{ids[i]}_component{k}.wav"), wav)
+                wav = listenable(
+                    view.magnitude[i],
+                    view.phase[i],
+                    single_mask,
+                    view.wavs.shape[-1],
+                    self.mask_domain,
+                )
+                write_audio(
+                    os.path.join(folder, f"{ids[i]}_component{k}.wav"), wav
+                )
 
 
 def _waveform_batches(dataset, batch_size, limit=None, start=0):
     """Waveforms ``[B, N]`` of ``dataset`` in order, in batches of ``batch_size``, from batch ``start`` on (the
     clips before it are not read), at most ``limit`` batches in all."""
     indices = range(start * batch_size, len(dataset))
-    loader = sb.dataio.dataloader.make_dataloader(dataset, batch_size=batch_size, sampler=indices, num_workers=0)
+    loader = sb.dataio.dataloader.make_dataloader(
+        dataset, batch_size=batch_size, sampler=indices, num_workers=0
+    )
     for index, batch in enumerate(loader, start=start):
         if limit is not None and index >= limit:
             return
@@ -228,7 +315,16 @@ def _frames(wavs, domain, device):
     return nmf_input(magnitude, domain).reshape(-1, magnitude.shape[-1])
 
 
-def evaluate_dictionary(dictionary, dataset, domain, sparsity, code_iterations, batch_size, device, limit=None):
+def evaluate_dictionary(
+    dictionary,
+    dataset,
+    domain,
+    sparsity,
+    code_iterations,
+    batch_size,
+    device,
+    limit=None,
+):
     """Sparse-code every frame of ``dataset`` with ``dictionary`` ``[F, K]`` and summarise the fit
     (:func:`~interpretability.interpreters.nmf.summarize_terms`)."""
     terms = []
@@ -237,7 +333,9 @@ def evaluate_dictionary(dictionary, dataset, domain, sparsity, code_iterations, 
         for wavs in _waveform_batches(dataset, batch_size, limit):
             frames = _frames(wavs, domain, device)
             codes = sparse_codes(frames, dictionary, sparsity, code_iterations)
-            terms.append(reconstruction_terms(frames, dictionary, codes, sparsity))
+            terms.append(
+                reconstruction_terms(frames, dictionary, codes, sparsity)
+            )
     return summarize_terms(terms)
 
 
@@ -269,27 +367,49 @@ class NMFCheckpoint:
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - an unreadable state is redone, not trusted
-            logger.warning("%s: unreadable NMF state (%s); learning from the start", self.path, err)
+            logger.warning(
+                "%s: unreadable NMF state (%s); learning from the start",
+                self.path,
+                err,
+            )
             return 0, 0
         if state.get("config") != self.config:
-            logger.warning("%s: NMF state of another run configuration; learning from the start", self.path)
+            logger.warning(
+                "%s: NMF state of another run configuration; learning from the start",
+                self.path,
+            )
             return 0, 0
         learner.load_state_dict(state["learner"])
-        logger.info("NMF resumed from %s: pass %d, batch %d", self.path, state["pass"] + 1, state["batch"])
+        logger.info(
+            "NMF resumed from %s: pass %d, batch %d",
+            self.path,
+            state["pass"] + 1,
+            state["batch"],
+        )
         return int(state["pass"]), int(state["batch"])
 
     def step(self, learner, pass_index, next_batch):
         """After a mini-batch: save when the interval has passed."""
         self.steps += 1
-        due = (self.steps >= self.every_steps) if self.every_steps > 0 else (
-            time.monotonic() - self.last_save >= self.every_seconds)
+        due = (
+            (self.steps >= self.every_steps)
+            if self.every_steps > 0
+            else (time.monotonic() - self.last_save >= self.every_seconds)
+        )
         if due:
             self.save(learner, pass_index, next_batch)
 
     def save(self, learner, pass_index, next_batch):
         if if_main_process():
-            atomic_torch_save(self.path, {"config": self.config, "pass": int(pass_index), "batch": int(next_batch),
-                                          "learner": learner.state_dict()})
+            atomic_torch_save(
+                self.path,
+                {
+                    "config": self.config,
+                    "pass": int(pass_index),
+                    "batch": int(next_batch),
+                    "learner": learner.state_dict(),
+                },
+            )
         self.last_save, self.steps = time.monotonic(), 0
 
 
@@ -312,49 +432,104 @@ def train_nmf(hparams, run_opts, manifests, multilabel=None, folder=None):
     own_run = folder is None
     folder = folder or os.path.join(hparams["output_folder"], "nmf")
     domain = hparams.get("nmf_domain", "log1p")
-    datasets = classification_datasets(manifests, hparams["clip_seconds"], multilabel=multilabel, with_clean=False)
+    datasets = classification_datasets(
+        manifests,
+        hparams["clip_seconds"],
+        multilabel=multilabel,
+        with_clean=False,
+    )
     learner = hparams["nmf"](seed=hparams.get("seed", 0), device=device)
     debug = bool((run_opts or {}).get("debug"))
     limit = int((run_opts or {}).get("debug_batches") or 2) if debug else None
     passes = 1 if debug else int(hparams.get("nmf_passes", 1))
     batch_size = int(hparams.get("nmf_batch_size", 16))
     checkpoint = NMFCheckpoint(
-        os.path.join(hparams.get("save_folder") or hparams["output_folder"], NMF_STATE_FILE),
-        dict(learner=learner.config, domain=domain, passes=passes, batch_size=batch_size, limit=limit,
-             seed=int(hparams.get("seed", 0)), clips=list(datasets["train"].data_ids)),
-        run_opts)
+        os.path.join(
+            hparams.get("save_folder") or hparams["output_folder"],
+            NMF_STATE_FILE,
+        ),
+        dict(
+            learner=learner.config,
+            domain=domain,
+            passes=passes,
+            batch_size=batch_size,
+            limit=limit,
+            seed=int(hparams.get("seed", 0)),
+            clips=list(datasets["train"].data_ids),
+        ),
+        run_opts,
+    )
     start_pass, start_batch = checkpoint.resume(learner)
     # fork_rng: the loaders draw a seed from the global generator per pass; without it, what the L2I run that
     # follows draws (its initial weights) would depend on how many passes this process ran, i.e. on a resume
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         for index in range(start_pass, passes):
             first = start_batch if index == start_pass else 0
-            batches = _waveform_batches(datasets["train"], batch_size, limit, start=first)
-            for batch_index, wavs in enumerate(tqdm(batches, desc=f"NMF pass {index + 1}",
-                                                    disable=not if_main_process()), start=first):
+            batches = _waveform_batches(
+                datasets["train"], batch_size, limit, start=first
+            )
+            for batch_index, wavs in enumerate(
+                tqdm(
+                    batches,
+                    desc=f"NMF pass {index + 1}",
+                    disable=not if_main_process(),
+                ),
+                start=first,
+            ):
                 learner.partial_fit(_frames(wavs, domain, device))
                 checkpoint.step(learner, index, batch_index + 1)
             checkpoint.save(learner, index + 1, 0)
     initial = learner.initial_dictionary
     if learner.dictionary is None:
-        raise InputError(f"{manifests['train']}: the training split holds no non-silent spectrogram frame")
+        raise InputError(
+            f"{manifests['train']}: the training split holds no non-silent spectrogram frame"
+        )
     metrics = {}
     if own_run:
         split = "test" if "test" in datasets else "valid"
-        evaluate = dict(domain=domain, sparsity=learner.sparsity, code_iterations=learner.code_iterations,
-                        batch_size=batch_size, device=device, limit=limit)
-        metrics = evaluate_dictionary(learner.dictionary, datasets[split], **evaluate)
+        evaluate = dict(
+            domain=domain,
+            sparsity=learner.sparsity,
+            code_iterations=learner.code_iterations,
+            batch_size=batch_size,
+            device=device,
+            limit=limit,
+        )
+        metrics = evaluate_dictionary(
+            learner.dictionary, datasets[split], **evaluate
+        )
         start = evaluate_dictionary(initial, datasets[split], **evaluate)
-        metrics.update({f"{key}_initial": start[key] for key in ("relative_error", "objective", "code_density")})
-        metrics["improvement"] = 1.0 - metrics["objective"] / max(start["objective"], 1e-30)
+        metrics.update(
+            {
+                f"{key}_initial": start[key]
+                for key in ("relative_error", "objective", "code_density")
+            }
+        )
+        metrics["improvement"] = 1.0 - metrics["objective"] / max(
+            start["objective"], 1e-30
+        )
         metrics["n_components"] = learner.n_components
         metrics["train_frames"] = learner.n_frames_seen
     if if_main_process():
-        save_dictionary(folder, learner.dictionary, dict(domain=domain, **learner.config,
-                                                         clip_seconds=float(hparams["clip_seconds"])))
+        save_dictionary(
+            folder,
+            learner.dictionary,
+            dict(
+                domain=domain,
+                **learner.config,
+                clip_seconds=float(hparams["clip_seconds"]),
+            ),
+        )
         if own_run:
-            path = write_stage_metrics(hparams["output_folder"], "test", metrics)
-            logger.info("NMF dictionary written to %s, its fit on the test split to %s: %s", folder, path, metrics)
+            path = write_stage_metrics(
+                hparams["output_folder"], "test", metrics
+            )
+            logger.info(
+                "NMF dictionary written to %s, its fit on the test split to %s: %s",
+                folder,
+                path,
+                metrics,
+            )
     sb.utils.distributed.ddp_barrier()
     return folder, metrics
 
@@ -372,33 +547,70 @@ def train_l2i(hparams, run_opts, manifests):
     """
     from interpretability.inference import export_interpreter
 
-    classifier, classifier_source = load_explained_classifier(hparams, manifests)
+    classifier, classifier_source = load_explained_classifier(
+        hparams, manifests
+    )
     source = hparams.get("nmf_dictionary")
     if not source:
-        logger.info("No --nmf_dictionary given: learning one on the training split first")
-        source, _ = train_nmf(hparams, run_opts, manifests, multilabel=classifier.multilabel,
-                              folder=os.path.join(hparams["output_folder"], "nmf"))
+        logger.info(
+            "No --nmf_dictionary given: learning one on the training split first"
+        )
+        source, _ = train_nmf(
+            hparams,
+            run_opts,
+            manifests,
+            multilabel=classifier.multilabel,
+            folder=os.path.join(hparams["output_folder"], "nmf"),
+        )
     dictionary, description = load_dictionary(source)
     n_freqs = STFTConfig().n_freqs
     if dictionary.shape[0] != n_freqs:
-        raise InputError(f"{source}: the dictionary has {dictionary.shape[0]} frequency bins, the STFT grid "
-                         f"{n_freqs}")
+        raise InputError(
+            f"{source}: the dictionary has {dictionary.shape[0]} frequency bins, the STFT grid "
+            f"{n_freqs}"
+        )
     n_components = int(dictionary.shape[1])
-    psi = hparams["psi"](layer_channels=layer_channels(classifier, hparams["clip_seconds"], hparams.get("psi_layers")),
-                         n_components=n_components)
-    theta = hparams["theta"](n_components=n_components, n_classes=classifier.n_classes)
-    interpreter = L2IInterpreter(psi, theta, dictionary, domain=description.get("domain", "log1p"),
-                                 tau=hparams.get("tau", 0.2), eps=hparams.get("mask_eps", 1e-6))
+    psi = hparams["psi"](
+        layer_channels=layer_channels(
+            classifier, hparams["clip_seconds"], hparams.get("psi_layers")
+        ),
+        n_components=n_components,
+    )
+    theta = hparams["theta"](
+        n_components=n_components, n_classes=classifier.n_classes
+    )
+    interpreter = L2IInterpreter(
+        psi,
+        theta,
+        dictionary,
+        domain=description.get("domain", "log1p"),
+        tau=hparams.get("tau", 0.2),
+        eps=hparams.get("mask_eps", 1e-6),
+    )
     hparams["checkpointer"].add_recoverable("interpreter", interpreter)
     hparams["classes"] = manifests["classes"]
 
     def export():
         export_interpreter(
-            os.path.join(hparams["output_folder"], "interpreter"), interpreter, interpreter.config,
-            classifier_source, mask_domain=hparams.get("mask_domain", "linear"), method="l2i",
-            extra={"nmf": dict(description), "training": training_settings(hparams, L2I_SETTINGS)},
+            os.path.join(hparams["output_folder"], "interpreter"),
+            interpreter,
+            interpreter.config,
+            classifier_source,
+            mask_domain=hparams.get("mask_domain", "linear"),
+            method="l2i",
+            extra={
+                "nmf": dict(description),
+                "training": training_settings(hparams, L2I_SETTINGS),
+            },
         )
 
-    brain = fit_and_test_interpreter(L2IBrain, classifier, {"interpreter": interpreter}, hparams, run_opts,
-                                     manifests, export)
+    brain = fit_and_test_interpreter(
+        L2IBrain,
+        classifier,
+        {"interpreter": interpreter},
+        hparams,
+        run_opts,
+        manifests,
+        export,
+    )
     return brain, brain.test_stats

@@ -1,18 +1,23 @@
 """L-MAC training (docs/methods.md, "L-MAC"): a decoder over the frozen classifier's hidden representations,
 trained with the mask-in / mask-out objective, optionally fine-tuned with clean-source guidance (L-MAC FT).
 """
-import torch
-import speechbrain as sb
 
-from interpretability.brains.interpreter import ClipView, InterpreterBrain, clean_source
+import torch
+
+import speechbrain as sb
+from interpretability.brains.interpreter import (
+    ClipView,
+    InterpreterBrain,
+    clean_source,
+)
 from interpretability.errors import InputError
 from interpretability.interpreters.lmac import lmac_objective
-
 
 MISSING_CLEAN_BY_CLASS = (
     "L-MAC FT guidance (guidance_weight > 0) of a multi-label classifier needs each class's clean source apart "
     "(the synthetic set's audio_clean/by_class/), and this data has none; set --guidance_weight=0 to train plain "
-    "L-MAC")
+    "L-MAC"
+)
 
 
 class LMACBrain(InterpreterBrain):
@@ -27,17 +32,34 @@ class LMACBrain(InterpreterBrain):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        bank = getattr(self.hparams, "contaminants", None) if hasattr(self, "hparams") else None
-        if bank is not None and self.random_state is not None and hasattr(bank, "_generator"):
-            self.random_state.add_generator("contaminants", bank._generator)  # resumes the bank's draws too
+        bank = (
+            getattr(self.hparams, "contaminants", None)
+            if hasattr(self, "hparams")
+            else None
+        )
+        if (
+            bank is not None
+            and self.random_state is not None
+            and hasattr(bank, "_generator")
+        ):
+            self.random_state.add_generator(
+                "contaminants", bank._generator
+            )  # resumes the bank's draws too
 
     def explain(self, view):
         # a multi-label decoder has a mask per class: each (clip, class) row takes its class's
         # the decoder's mask, sigmoid(forward), called through forward: under torchrun the module is DDP's wrapper
-        return torch.sigmoid(self.modules.decoder(view.hidden, view.n_frames, classes=view.decision))
+        return torch.sigmoid(
+            self.modules.decoder(
+                view.hidden, view.n_frames, classes=view.decision
+            )
+        )
 
     def make_view(self, batch, stage):
-        if stage != sb.Stage.TRAIN or getattr(self.hparams, "contaminant_prob", 0.0) <= 0:
+        if (
+            stage != sb.Stage.TRAIN
+            or getattr(self.hparams, "contaminant_prob", 0.0) <= 0
+        ):
             return super().make_view(batch, stage)
         from interpretability.data.mixtures import mix_at_snr
 
@@ -45,11 +67,24 @@ class LMACBrain(InterpreterBrain):
         wavs = batch.sig.data
         clean = clean_source(batch, self.classifier)
         bank = getattr(self.hparams, "contaminants", None)
-        contaminant = bank.sample(wavs.shape[0]).to(self.device) if bank is not None else wavs.roll(1, dims=0)
-        mixed = mix_at_snr(wavs, contaminant, getattr(self.hparams, "contaminant_snr_db", 0.0))
-        chosen = (torch.rand(wavs.shape[0], 1, device=self.device) < self.hparams.contaminant_prob).float()
+        contaminant = (
+            bank.sample(wavs.shape[0]).to(self.device)
+            if bank is not None
+            else wavs.roll(1, dims=0)
+        )
+        mixed = mix_at_snr(
+            wavs, contaminant, getattr(self.hparams, "contaminant_snr_db", 0.0)
+        )
+        chosen = (
+            torch.rand(wavs.shape[0], 1, device=self.device)
+            < self.hparams.contaminant_prob
+        ).float()
         mixture = chosen * mixed + (1 - chosen) * wavs
-        if clean is None and self.guidance_weight > 0 and not self.classifier.multilabel:
+        if (
+            clean is None
+            and self.guidance_weight > 0
+            and not self.classifier.multilabel
+        ):
             clean = wavs  # real data: the clip itself is the clean source of its mixture
         return ClipView(mixture, self.classifier, clean)
 
@@ -69,19 +104,34 @@ class LMACBrain(InterpreterBrain):
     def compute_objectives(self, predictions, batch, stage):
         view, mask = predictions
         guidance = None
-        if self.guidance_weight > 0 and view.clean is None and self.classifier.multilabel:
+        if (
+            self.guidance_weight > 0
+            and view.clean is None
+            and self.classifier.multilabel
+        ):
             raise InputError(MISSING_CLEAN_BY_CLASS)
         if self.guidance_weight > 0 and view.clean is not None:
             guidance = {
                 "clean_magnitude": view.clean_magnitude,
                 "weight": self.guidance_weight,
-                "corr_threshold": getattr(self.hparams, "guidance_corr_threshold", 0.6),
-                "oracle_threshold": getattr(self.hparams, "guidance_oracle_threshold", 0.35),
+                "corr_threshold": getattr(
+                    self.hparams, "guidance_corr_threshold", 0.6
+                ),
+                "oracle_threshold": getattr(
+                    self.hparams, "guidance_oracle_threshold", 0.35
+                ),
             }
         loss, terms = lmac_objective(
-            self.classifier, view.magnitude, mask, view.decision,
-            l_in=self.hparams.l_in, l_out=self.hparams.l_out, l_1=self.hparams.l_1,
-            l_tv=getattr(self.hparams, "l_tv", 0.0), domain=self.mask_domain, guidance=guidance,
+            self.classifier,
+            view.magnitude,
+            mask,
+            view.decision,
+            l_in=self.hparams.l_in,
+            l_out=self.hparams.l_out,
+            l_1=self.hparams.l_1,
+            l_tv=getattr(self.hparams, "l_tv", 0.0),
+            domain=self.mask_domain,
+            guidance=guidance,
         )
         if stage == sb.Stage.TRAIN:
             self.guided_rows += float(terms["guided"]) * len(view.decision)
@@ -95,5 +145,7 @@ class LMACBrain(InterpreterBrain):
             # share of the last training epoch's rows that got the FT guidance term (0 for plain L-MAC)
             self.guided_share = self.guided_rows / self.trained_rows
         if stage == sb.Stage.TEST and self.guidance_weight > 0:
-            self.extra_test_stats = {"guided_share": getattr(self, "guided_share", float("nan"))}
+            self.extra_test_stats = {
+                "guided_share": getattr(self, "guided_share", float("nan"))
+            }
         super().on_stage_end(stage, stage_loss, epoch)

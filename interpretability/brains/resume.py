@@ -14,6 +14,7 @@ things are missing for the restarted run to end with the same metrics as an unin
   ``CKPT.yaml`` appear last (written beside, renamed once every file is there) and removes, on start, the folders a
   kill left without one.
 """
+
 import logging
 import os
 import pathlib
@@ -22,7 +23,13 @@ import shutil
 
 import numpy as np
 import torch
-from speechbrain.utils.checkpoints import METAFNAME, mark_as_loader, mark_as_saver, register_checkpoint_hooks
+
+from speechbrain.utils.checkpoints import (
+    METAFNAME,
+    mark_as_loader,
+    mark_as_saver,
+    register_checkpoint_hooks,
+)
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 logger = logging.getLogger(__name__)
@@ -39,13 +46,25 @@ def _distributed():
 
 def _numpy_state():
     name, keys, position, has_gauss, cached = np.random.get_state()
-    return {"name": name, "keys": keys.tolist(), "pos": int(position), "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached)}
+    return {
+        "name": name,
+        "keys": keys.tolist(),
+        "pos": int(position),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
 
 
 def _set_numpy_state(state):
-    np.random.set_state((state["name"], np.asarray(state["keys"], dtype=np.uint32), state["pos"],
-                         state["has_gauss"], state["cached_gaussian"]))
+    np.random.set_state(
+        (
+            state["name"],
+            np.asarray(state["keys"], dtype=np.uint32),
+            state["pos"],
+            state["has_gauss"],
+            state["cached_gaussian"],
+        )
+    )
 
 
 def _python_state():
@@ -54,7 +73,9 @@ def _python_state():
 
 
 def _set_python_state(state):
-    random.setstate((state["version"], tuple(state["internal"]), state["gauss"]))
+    random.setstate(
+        (state["version"], tuple(state["internal"]), state["gauss"])
+    )
 
 
 class RandomState:
@@ -73,8 +94,14 @@ class RandomState:
 
     def capture(self):
         """This process's state, as plain tensors / lists (readable with ``weights_only=True``)."""
-        state = {"torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": _python_state(),
-                 "generators": {name: g.get_state() for name, g in self.generators.items()}}
+        state = {
+            "torch": torch.get_rng_state(),
+            "numpy": _numpy_state(),
+            "python": _python_state(),
+            "generators": {
+                name: g.get_state() for name, g in self.generators.items()
+            },
+        }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
@@ -87,7 +114,10 @@ class RandomState:
             if name in state.get("generators", {}):
                 generator.set_state(state["generators"][name])
             else:
-                logger.warning("the checkpoint holds no state for the random generator %r: it restarts", name)
+                logger.warning(
+                    "the checkpoint holds no state for the random generator %r: it restarts",
+                    name,
+                )
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -105,11 +135,18 @@ class RandomState:
     @mark_as_loader
     def _recover(self, path, end_of_epoch=True):
         del end_of_epoch  # the state is that of the moment the checkpoint was saved, whatever its kind
-        states = torch.load(path, map_location="cpu", weights_only=True)["ranks"]
+        states = torch.load(path, map_location="cpu", weights_only=True)[
+            "ranks"
+        ]
         rank, world_size = _distributed()
         if len(states) != world_size:
-            logger.warning("%s: random state saved by %d processes, resumed with %d: the random draws differ from "
-                           "an uninterrupted run", path, len(states), world_size)
+            logger.warning(
+                "%s: random state saved by %d processes, resumed with %d: the random draws differ from "
+                "an uninterrupted run",
+                path,
+                len(states),
+                world_size,
+            )
         self.restore(states[rank % len(states)])
 
 
@@ -120,18 +157,26 @@ def atomic_checkpoints(checkpointer):
     """Make ``checkpointer`` (a SpeechBrain ``Checkpointer``) write each checkpoint's ``CKPT.yaml`` last, so a kill
     while saving never leaves a checkpoint that would be recovered, and delete (main process) the checkpoint
     folders an earlier kill left incomplete. Idempotent; returns ``checkpointer``."""
-    if checkpointer is None or getattr(checkpointer, "_atomic_checkpoints", False):
+    if checkpointer is None or getattr(
+        checkpointer, "_atomic_checkpoints", False
+    ):
         return checkpointer
     write_meta = checkpointer._save_checkpoint_metafile
     save = checkpointer.save_checkpoint
 
     def write_pending_meta(fpath, meta_to_include={}, end_of_epoch=True):  # noqa: B006 - SpeechBrain's signature
-        return write_meta(pathlib.Path(str(fpath) + PENDING_SUFFIX), meta_to_include, end_of_epoch)
+        return write_meta(
+            pathlib.Path(str(fpath) + PENDING_SUFFIX),
+            meta_to_include,
+            end_of_epoch,
+        )
 
     def save_checkpoint(*args, **kwargs):
         checkpoint = save(*args, **kwargs)
         if checkpoint is not None:
-            pending = pathlib.Path(checkpoint.path) / (METAFNAME + PENDING_SUFFIX)
+            pending = pathlib.Path(checkpoint.path) / (
+                METAFNAME + PENDING_SUFFIX
+            )
             os.replace(pending, pathlib.Path(checkpoint.path) / METAFNAME)
         # every process lists the checkpoints next (save_and_keep_only): all must see this one, or they would
         # disagree on which to delete and the deletions' broadcasts would pair up wrongly (a hang under torchrun)
@@ -153,12 +198,20 @@ def remove_incomplete_checkpoints(folder):
         return removed
     for entry in sorted(os.listdir(folder)):
         path = os.path.join(folder, entry)
-        if entry.startswith("CKPT") and os.path.isdir(path) and not os.path.isfile(os.path.join(path, METAFNAME)):
+        if (
+            entry.startswith("CKPT")
+            and os.path.isdir(path)
+            and not os.path.isfile(os.path.join(path, METAFNAME))
+        ):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(entry)
     if removed:
-        logger.warning("removed %d checkpoint folder(s) a kill left half-written in %s: %s", len(removed), folder,
-                       removed)
+        logger.warning(
+            "removed %d checkpoint folder(s) a kill left half-written in %s: %s",
+            len(removed),
+            folder,
+            removed,
+        )
     return removed
 
 
@@ -172,7 +225,9 @@ def make_resumable(checkpointer, generators=None):
     state = checkpointer.recoverables.get(RANDOM_STATE_KEY)
     if state is None:
         state = RandomState()
-        checkpointer.add_recoverable(RANDOM_STATE_KEY, state, optional_load=True)
+        checkpointer.add_recoverable(
+            RANDOM_STATE_KEY, state, optional_load=True
+        )
     for name, generator in (generators or {}).items():
         state.add_generator(name, generator)
     return state

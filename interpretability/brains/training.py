@@ -1,14 +1,14 @@
 """The classifier training run shared by the ``train_classifier.py`` recipes of every dataset."""
+
 import logging
 import os
 
 import speechbrain as sb
-from speechbrain.utils.distributed import if_main_process
-
 from interpretability.brains.classifier import ClassifierBrain
 from interpretability.classifiers.io import export_classifier
 from interpretability.data.pipelines import classification_datasets
 from interpretability.errors import InputError
+from speechbrain.utils.distributed import if_main_process
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,16 @@ def train_classifier(hparams, run_opts, manifests):
     hparams["classifier"] = classifier
     if "classifier" not in hparams["checkpointer"].recoverables:
         hparams["checkpointer"].add_recoverable("classifier", classifier)
-    logger.info("Classifier with %d outputs, one per class of the data", classifier.n_classes)
+    logger.info(
+        "Classifier with %d outputs, one per class of the data",
+        classifier.n_classes,
+    )
 
     datasets = classification_datasets(
-        manifests, hparams["clip_seconds"], multilabel=hparams.get("multilabel", False), with_clean=False
+        manifests,
+        hparams["clip_seconds"],
+        multilabel=hparams.get("multilabel", False),
+        with_clean=False,
     )
     brain = ClassifierBrain(
         modules={"classifier": classifier},
@@ -83,13 +89,17 @@ def layer_channels(classifier, clip_seconds, layers=None, sample_rate=16000):
     frames = STFTConfig().num_frames(int(clip_seconds * sample_rate))
     with torch.no_grad():
         was_training = classifier.training
-        _, hidden = classifier.eval().forward_with_hidden(torch.zeros(1, frames, STFTConfig().n_freqs))
+        _, hidden = classifier.eval().forward_with_hidden(
+            torch.zeros(1, frames, STFTConfig().n_freqs)
+        )
         classifier.train(was_training)
     channels = {name: int(h.shape[1]) for name, h in hidden.items()}
     if layers:
         unknown = [name for name in layers if name not in channels]
         if unknown:
-            raise InputError(f"the classifier has no interpretable layer {unknown}; it has {list(channels)}")
+            raise InputError(
+                f"the classifier has no interpretable layer {unknown}; it has {list(channels)}"
+            )
         channels = {name: channels[name] for name in channels if name in layers}
     return channels
 
@@ -100,16 +110,28 @@ def load_explained_classifier(hparams, manifests):
 
     Returns ``(classifier, folder of its exported copy)``: the folder interpreters copy into their own.
     """
-    from interpretability.classifiers.pretrained import check_classifier_classes, load_pretrained_classifier
+    from interpretability.classifiers.pretrained import (
+        check_classifier_classes,
+        load_pretrained_classifier,
+    )
 
     source = hparams.get("pretrained_classifier")
     if not source:
-        raise InputError("no classifier to explain: pass --pretrained_classifier (the classifier/ folder exported by "
-                         "train_classifier.py, a hub id, a SpeechBrain CNN14 folder or a PANNs .pth checkpoint)")
+        raise InputError(
+            "no classifier to explain: pass --pretrained_classifier (the classifier/ folder exported by "
+            "train_classifier.py, a hub id, a SpeechBrain CNN14 folder or a PANNs .pth checkpoint)"
+        )
     classifier, description, folder = load_pretrained_classifier(
-        source, savedir=os.path.join(hparams["save_folder"], "classifier"), classes=manifests["classes"])
-    check_classifier_classes(source, description["classes"], manifests["classes"],
-                             hparams.get("data_folder", hparams["save_folder"]))
+        source,
+        savedir=os.path.join(hparams["save_folder"], "classifier"),
+        classes=manifests["classes"],
+    )
+    check_classifier_classes(
+        source,
+        description["classes"],
+        manifests["classes"],
+        hparams.get("data_folder", hparams["save_folder"]),
+    )
     return classifier, folder
 
 
@@ -125,23 +147,35 @@ def train_lmac(hparams, run_opts, manifests):
     from interpretability.data.mixtures import ContaminantBank
     from interpretability.inference import export_interpreter, load_decoder
 
-    classifier, classifier_source = load_explained_classifier(hparams, manifests)
+    classifier, classifier_source = load_explained_classifier(
+        hparams, manifests
+    )
     if hparams.get("pretrained_interpreter"):
         from interpretability.evaluation.explainers import check_same_classifier
         from interpretability.inference import interpreter_folder
 
-        check_same_classifier(classifier, classifier_source, interpreter_folder(hparams["pretrained_interpreter"]))
+        check_same_classifier(
+            classifier,
+            classifier_source,
+            interpreter_folder(hparams["pretrained_interpreter"]),
+        )
         decoder, description = load_decoder(hparams["pretrained_interpreter"])
         reads = dict(description["decoder"].get("layer_channels") or {})
         channels = layer_channels(classifier, hparams["clip_seconds"])
         if any(channels.get(name) != width for name, width in reads.items()):
-            raise InputError(f"{hparams['pretrained_interpreter']}: its decoder reads layers {reads}, this "
-                             f"classifier has {channels}")
+            raise InputError(
+                f"{hparams['pretrained_interpreter']}: its decoder reads layers {reads}, this "
+                f"classifier has {channels}"
+            )
         decoder.train()
-        logger.info("Fine-tuning the decoder of %s", hparams["pretrained_interpreter"])
+        logger.info(
+            "Fine-tuning the decoder of %s", hparams["pretrained_interpreter"]
+        )
     else:
         n_masks = classifier.n_classes if classifier.multilabel else 1
-        channels = layer_channels(classifier, hparams["clip_seconds"], hparams.get("decoder_layers"))
+        channels = layer_channels(
+            classifier, hparams["clip_seconds"], hparams.get("decoder_layers")
+        )
         decoder = hparams["decoder"](layer_channels=channels, n_masks=n_masks)
     if hparams.get("guidance_weight", 0) > 0 and classifier.multilabel:
         from interpretability.brains.lmac import MISSING_CLEAN_BY_CLASS
@@ -152,34 +186,69 @@ def train_lmac(hparams, run_opts, manifests):
     hparams["checkpointer"].add_recoverable("decoder", decoder)
     if hparams.get("contaminant_folder"):
         hparams["contaminants"] = ContaminantBank(
-            hparams["contaminant_folder"], num_samples=int(hparams["clip_seconds"] * 16000), seed=hparams["seed"])
+            hparams["contaminant_folder"],
+            num_samples=int(hparams["clip_seconds"] * 16000),
+            seed=hparams["seed"],
+        )
     hparams["classes"] = manifests["classes"]
 
     method = "lmac_ft" if hparams.get("guidance_weight", 0) > 0 else "lmac"
 
     def export():
-        export_interpreter(os.path.join(hparams["output_folder"], "interpreter"), decoder, decoder.config,
-                           classifier_source, mask_domain=hparams.get("mask_domain", "linear"), method=method,
-                           extra={"training": training_settings(hparams, LMAC_SETTINGS)})
+        export_interpreter(
+            os.path.join(hparams["output_folder"], "interpreter"),
+            decoder,
+            decoder.config,
+            classifier_source,
+            mask_domain=hparams.get("mask_domain", "linear"),
+            method=method,
+            extra={"training": training_settings(hparams, LMAC_SETTINGS)},
+        )
 
-    brain = fit_and_test_interpreter(LMACBrain, classifier, {"decoder": decoder}, hparams, run_opts, manifests,
-                                     export)
+    brain = fit_and_test_interpreter(
+        LMACBrain,
+        classifier,
+        {"decoder": decoder},
+        hparams,
+        run_opts,
+        manifests,
+        export,
+    )
     return brain, brain.test_stats
 
 
-LMAC_SETTINGS = ("l_in", "l_out", "l_1", "l_tv", "lr", "batch_size", "number_of_epochs", "contaminant_prob",
-                 "contaminant_snr_db", "guidance_weight")
+LMAC_SETTINGS = (
+    "l_in",
+    "l_out",
+    "l_1",
+    "l_tv",
+    "lr",
+    "batch_size",
+    "number_of_epochs",
+    "contaminant_prob",
+    "contaminant_snr_db",
+    "guidance_weight",
+)
 L2I_SETTINGS = ("alpha", "beta", "lr", "batch_size", "number_of_epochs")
 
 
 def training_settings(hparams, keys):
     """The settings an interpreter was trained with, saved in its export (the sanity check by retraining trains
     it again with them): ``{key: value}`` of the ``keys`` present, ``number_of_epochs`` as ``epochs``."""
-    settings = {("epochs" if key == "number_of_epochs" else key): hparams[key] for key in keys if key in hparams}
-    return {key: (float(v) if isinstance(v, float) else v) for key, v in settings.items()}
+    settings = {
+        ("epochs" if key == "number_of_epochs" else key): hparams[key]
+        for key in keys
+        if key in hparams
+    }
+    return {
+        key: (float(v) if isinstance(v, float) else v)
+        for key, v in settings.items()
+    }
 
 
-def fit_and_test_interpreter(brain_class, classifier, modules, hparams, run_opts, manifests, export):
+def fit_and_test_interpreter(
+    brain_class, classifier, modules, hparams, run_opts, manifests, export
+):
     """What every interpreter recipe shares once its modules are built: make the Brain, fit it on the train /
     valid splits, test the checkpoint that is best on ``checkpoint_key`` (``checkpoint_mode`` min or max; default
     the validation loss) and, on the main process, call ``export()``.
@@ -198,7 +267,9 @@ def fit_and_test_interpreter(brain_class, classifier, modules, hparams, run_opts
     -------
     The Brain (its ``test_stats`` hold the test metrics).
     """
-    datasets = classification_datasets(manifests, hparams["clip_seconds"], multilabel=classifier.multilabel)
+    datasets = classification_datasets(
+        manifests, hparams["clip_seconds"], multilabel=classifier.multilabel
+    )
     brain = brain_class(
         classifier,
         modules=modules,
@@ -207,12 +278,24 @@ def fit_and_test_interpreter(brain_class, classifier, modules, hparams, run_opts
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
-    brain.fit(hparams["epoch_counter"], datasets["train"], datasets["valid"],
-              train_loader_kwargs=hparams["train_dataloader_opts"],
-              valid_loader_kwargs=hparams["valid_dataloader_opts"])
+    brain.fit(
+        hparams["epoch_counter"],
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_opts"],
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
     key = hparams.get("checkpoint_key", "loss")
-    best = {"min_key": key} if hparams.get("checkpoint_mode", "min") == "min" else {"max_key": key}
-    brain.evaluate(datasets["test"], test_loader_kwargs=hparams["valid_dataloader_opts"], **best)
+    best = (
+        {"min_key": key}
+        if hparams.get("checkpoint_mode", "min") == "min"
+        else {"max_key": key}
+    )
+    brain.evaluate(
+        datasets["test"],
+        test_loader_kwargs=hparams["valid_dataloader_opts"],
+        **best,
+    )
     if if_main_process():
         export()
     sb.utils.distributed.ddp_barrier()

@@ -14,6 +14,7 @@ there); :meth:`ASTClassifier.block_paths` lists them for the installed version. 
 Build one from a config (random weights, :func:`build_ast_classifier`) or load one by local path or hub id
 (:func:`load_ast_classifier`, e.g. ``MIT/ast-finetuned-audioset-10-10-0.4593``).
 """
+
 import logging
 import math
 import os
@@ -44,13 +45,23 @@ def kaldi_mel_filterbank(n_mels, n_fft, sample_rate, f_min=20.0, f_max=None):
     """Kaldi's triangular mel filters (triangles in mel space, peak 1) on an ``n_fft`` grid: ``[n_fft // 2 + 1, n_mels]``."""
     f_max = sample_rate / 2 if f_max is None or f_max <= 0 else f_max
     if not 0 <= f_min < f_max <= sample_rate / 2:
-        raise ValueError(f"mel range must satisfy 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")
-    mel_low, mel_high = _kaldi_mel(torch.tensor(f_min, dtype=torch.float64)), _kaldi_mel(
-        torch.tensor(f_max, dtype=torch.float64))
+        raise ValueError(
+            f"mel range must satisfy 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}"
+        )
+    mel_low, mel_high = (
+        _kaldi_mel(torch.tensor(f_min, dtype=torch.float64)),
+        _kaldi_mel(torch.tensor(f_max, dtype=torch.float64)),
+    )
     step = (mel_high - mel_low) / (n_mels + 1)
     edges = mel_low + step * torch.arange(n_mels + 2, dtype=torch.float64)
-    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]     # [n_mels, 1]
-    mel = _kaldi_mel(torch.arange(n_fft // 2 + 1, dtype=torch.float64) * sample_rate / n_fft)[None, :]
+    left, centre, right = (
+        edges[:-2, None],
+        edges[1:-1, None],
+        edges[2:, None],
+    )  # [n_mels, 1]
+    mel = _kaldi_mel(
+        torch.arange(n_fft // 2 + 1, dtype=torch.float64) * sample_rate / n_fft
+    )[None, :]
     up = (mel - left) / (centre - left)
     down = (right - mel) / (right - centre)
     return torch.clamp(torch.minimum(up, down), min=0.0).T.float().contiguous()
@@ -67,40 +78,87 @@ class ASTFrontEnd(nn.Module):
     (window shape, per-frame DC removal) are small next to the normalisation scale (see tests/unit/test_ast.py).
     """
 
-    def __init__(self, n_mels=128, max_length=1024, mean=AUDIOSET_MEAN, std=AUDIOSET_STD, f_min=20.0, f_max=None,
-                 preemphasis=0.97, normalize=True, config=STFTConfig()):
+    def __init__(
+        self,
+        n_mels=128,
+        max_length=1024,
+        mean=AUDIOSET_MEAN,
+        std=AUDIOSET_STD,
+        f_min=20.0,
+        f_max=None,
+        preemphasis=0.97,
+        normalize=True,
+        config=STFTConfig(),
+    ):
         super().__init__()
         self.n_mels, self.max_length = int(n_mels), int(max_length)
-        self.mean, self.std, self.normalize = float(mean), float(std), bool(normalize)
+        self.mean, self.std, self.normalize = (
+            float(mean),
+            float(std),
+            bool(normalize),
+        )
         self.stft_config = config
-        self.register_buffer("filterbank", kaldi_mel_filterbank(n_mels, config.n_fft, config.sample_rate, f_min, f_max),
-                             persistent=False)
-        omega = 2 * math.pi * torch.arange(config.n_freqs, dtype=torch.float64) / config.n_fft
-        emphasis = (1 - preemphasis * torch.cos(omega)) ** 2 + (preemphasis * torch.sin(omega)) ** 2
-        window = torch.hann_window(config.win_length, periodic=True, dtype=torch.float64)
-        kaldi_window = torch.hann_window(KALDI_WINDOW, periodic=False, dtype=torch.float64)
+        self.register_buffer(
+            "filterbank",
+            kaldi_mel_filterbank(
+                n_mels, config.n_fft, config.sample_rate, f_min, f_max
+            ),
+            persistent=False,
+        )
+        omega = (
+            2
+            * math.pi
+            * torch.arange(config.n_freqs, dtype=torch.float64)
+            / config.n_fft
+        )
+        emphasis = (1 - preemphasis * torch.cos(omega)) ** 2 + (
+            preemphasis * torch.sin(omega)
+        ) ** 2
+        window = torch.hann_window(
+            config.win_length, periodic=True, dtype=torch.float64
+        )
+        kaldi_window = torch.hann_window(
+            KALDI_WINDOW, periodic=False, dtype=torch.float64
+        )
         # Same power density as kaldi's frames: window energy ratio, and kaldi's bins are n_fft / 512 times wider.
-        scale = (kaldi_window.pow(2).sum() / window.pow(2).sum()) * (KALDI_N_FFT / config.n_fft)
-        self.register_buffer("weights", (emphasis * scale).float(), persistent=False)
+        scale = (kaldi_window.pow(2).sum() / window.pow(2).sum()) * (
+            KALDI_N_FFT / config.n_fft
+        )
+        self.register_buffer(
+            "weights", (emphasis * scale).float(), persistent=False
+        )
 
     def num_frames(self, stft_frames):
         """Number of kaldi frames of a clip whose STFT has ``stft_frames`` frames."""
         samples = (stft_frames - 1) * self.stft_config.hop_length
-        return max(1, 1 + (samples - KALDI_WINDOW) // KALDI_HOP) if samples >= KALDI_WINDOW else 1
+        return (
+            max(1, 1 + (samples - KALDI_WINDOW) // KALDI_HOP)
+            if samples >= KALDI_WINDOW
+            else 1
+        )
 
     def forward(self, magnitude):
         power = magnitude.pow(2) * self.weights
-        log_mel = torch.log(torch.clamp(power @ self.filterbank, min=KALDI_EPSILON))     # [B, T, n_mels]
+        log_mel = torch.log(
+            torch.clamp(power @ self.filterbank, min=KALDI_EPSILON)
+        )  # [B, T, n_mels]
         frames = min(self.num_frames(log_mel.shape[1]), self.max_length)
-        centres = (KALDI_WINDOW / 2 + KALDI_HOP * torch.arange(frames, device=magnitude.device,
-                                                               dtype=log_mel.dtype)) / self.stft_config.hop_length
+        centres = (
+            KALDI_WINDOW / 2
+            + KALDI_HOP
+            * torch.arange(frames, device=magnitude.device, dtype=log_mel.dtype)
+        ) / self.stft_config.hop_length
         centres = centres.clamp(max=log_mel.shape[1] - 1)
         low = centres.floor().long()
         high = (low + 1).clamp(max=log_mel.shape[1] - 1)
         share = (centres - low.to(centres.dtype))[None, :, None]
         features = log_mel[:, low] * (1 - share) + log_mel[:, high] * share
-        if frames < self.max_length:   # the extractor pads the log-mel frames with zeros, then normalises
-            features = torch.nn.functional.pad(features, (0, 0, 0, self.max_length - frames))
+        if (
+            frames < self.max_length
+        ):  # the extractor pads the log-mel frames with zeros, then normalises
+            features = torch.nn.functional.pad(
+                features, (0, 0, 0, self.max_length - frames)
+            )
         if self.normalize:
             features = (features - self.mean) / (2 * self.std)
         return features
@@ -122,7 +180,9 @@ class ASTClassifier(nn.Module):
         Output class names (``model.config.id2label`` when None).
     """
 
-    def __init__(self, model, front_end, multilabel=False, config=None, classes=None):
+    def __init__(
+        self, model, front_end, multilabel=False, config=None, classes=None
+    ):
         super().__init__()
         self.front_end = front_end
         self.ast = model.audio_spectrogram_transformer
@@ -133,14 +193,23 @@ class ASTClassifier(nn.Module):
         self.config = dict(config or {})
         if classes is None:
             labels = model.config.id2label or {}
-            classes = [labels.get(i, labels.get(str(i), f"class_{i}")) for i in range(self.n_classes)]
+            classes = [
+                labels.get(i, labels.get(str(i), f"class_{i}"))
+                for i in range(self.n_classes)
+            ]
         if len(classes) != self.n_classes:
-            raise ValueError(f"{len(classes)} class names for an AST with {self.n_classes} outputs")
+            raise ValueError(
+                f"{len(classes)} class names for an AST with {self.n_classes} outputs"
+            )
         self.classes = list(classes)
 
     def block_paths(self):
         """Dotted paths of the transformer blocks, first to last (``ast.layers.<i>`` or ``ast.encoder.layer.<i>``)."""
-        return [name for name, module in self.named_modules() if type(module).__name__ == "ASTLayer"]
+        return [
+            name
+            for name, module in self.named_modules()
+            if type(module).__name__ == "ASTLayer"
+        ]
 
     @property
     def interpretable_layers(self):
@@ -160,29 +229,47 @@ class ASTClassifier(nn.Module):
         f_dim, t_dim = self.ast.embeddings.get_shape(self.ast_config)
         patches = tokens[:, 2:]
         if patches.shape[1] != f_dim * t_dim:
-            raise ValueError(f"expected {f_dim * t_dim} patch tokens, got {patches.shape[1]}")
-        return patches.reshape(tokens.shape[0], f_dim, t_dim, -1).permute(0, 3, 2, 1)
+            raise ValueError(
+                f"expected {f_dim * t_dim} patch tokens, got {patches.shape[1]}"
+            )
+        return patches.reshape(tokens.shape[0], f_dim, t_dim, -1).permute(
+            0, 3, 2, 1
+        )
 
     def forward_with_hidden(self, magnitude):
         """``[B, T, F]`` magnitude -> ``(logits [B, C], {block path: [B, D, t, f]})`` for the interpretable layers."""
-        modules = {name: self.get_submodule(name) for name in self.interpretable_layers}
+        modules = {
+            name: self.get_submodule(name) for name in self.interpretable_layers
+        }
         captured = {}
 
         def hook_for(name):
             def hook(_module, _inputs, output):
-                captured[name] = output[0] if isinstance(output, (tuple, list)) else output
+                captured[name] = (
+                    output[0] if isinstance(output, (tuple, list)) else output
+                )
+
             return hook
 
-        handles = [module.register_forward_hook(hook_for(name)) for name, module in modules.items()]
+        handles = [
+            module.register_forward_hook(hook_for(name))
+            for name, module in modules.items()
+        ]
         try:
             logits = self.forward(magnitude)
         finally:
             for handle in handles:
                 handle.remove()
-        return logits, {name: self.token_grid(captured[name]) for name in modules}
+        return logits, {
+            name: self.token_grid(captured[name]) for name in modules
+        }
 
     def probabilities(self, logits):
-        return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
+        return (
+            torch.sigmoid(logits)
+            if self.multilabel
+            else torch.softmax(logits, dim=-1)
+        )
 
     def decisions(self, logits, threshold=0.5):
         if self.multilabel:
@@ -191,11 +278,22 @@ class ASTClassifier(nn.Module):
 
 
 def _front_end_kwargs(front_end):
-    return {k: front_end[k] for k in ("mean", "std", "f_min", "f_max", "preemphasis", "normalize") if k in front_end}
+    return {
+        k: front_end[k]
+        for k in ("mean", "std", "f_min", "f_max", "preemphasis", "normalize")
+        if k in front_end
+    }
 
 
-def build_ast_classifier(n_classes, n_mels=128, multilabel=False, ast_config=None, front_end=None, classes=None,
-                         seed=None):
+def build_ast_classifier(
+    n_classes,
+    n_mels=128,
+    multilabel=False,
+    ast_config=None,
+    front_end=None,
+    classes=None,
+    seed=None,
+):
     """A randomly initialised AST over ``n_classes`` outputs from ``ASTConfig`` arguments.
 
     ``ast_config`` holds ``ASTConfig`` arguments (``hidden_size``, ``num_hidden_layers``, ``max_length``...);
@@ -217,10 +315,22 @@ def build_ast_classifier(n_classes, n_mels=128, multilabel=False, ast_config=Non
             model = ASTForAudioClassification(config)
     else:
         model = ASTForAudioClassification(config)
-    front = ASTFrontEnd(n_mels=n_mels, max_length=config.max_length, **_front_end_kwargs(front_end or {}))
-    rebuild = dict(architecture="ast", n_classes=int(n_classes), n_mels=int(n_mels), multilabel=bool(multilabel),
-                   ast_config=ast_config, front_end=dict(front_end or {}))
-    return ASTClassifier(model, front, multilabel=multilabel, config=rebuild, classes=classes).eval()
+    front = ASTFrontEnd(
+        n_mels=n_mels,
+        max_length=config.max_length,
+        **_front_end_kwargs(front_end or {}),
+    )
+    rebuild = dict(
+        architecture="ast",
+        n_classes=int(n_classes),
+        n_mels=int(n_mels),
+        multilabel=bool(multilabel),
+        ast_config=ast_config,
+        front_end=dict(front_end or {}),
+    )
+    return ASTClassifier(
+        model, front, multilabel=multilabel, config=rebuild, classes=classes
+    ).eval()
 
 
 def load_ast_classifier(source=DEFAULT_AST, multilabel=None, device="cpu"):
@@ -235,39 +345,94 @@ def load_ast_classifier(source=DEFAULT_AST, multilabel=None, device="cpu"):
     try:
         model = ASTForAudioClassification.from_pretrained(source)
     except (OSError, ValueError) as err:
-        raise CheckpointError(f"{source}: cannot load an AST classifier ({err})") from None
+        raise CheckpointError(
+            f"{source}: cannot load an AST classifier ({err})"
+        ) from None
     extractor = {}
     try:
         from transformers import AutoFeatureExtractor
 
         fe = AutoFeatureExtractor.from_pretrained(source)
-        extractor = {"mean": fe.mean, "std": fe.std, "normalize": fe.do_normalize}
-        if fe.num_mel_bins != model.config.num_mel_bins or fe.max_length != model.config.max_length:
-            logger.warning("%s: feature extractor (%d mels, %d frames) and model config (%d mels, %d frames) "
-                           "differ; the model config is used", source, fe.num_mel_bins, fe.max_length,
-                           model.config.num_mel_bins, model.config.max_length)
+        extractor = {
+            "mean": fe.mean,
+            "std": fe.std,
+            "normalize": fe.do_normalize,
+        }
+        if (
+            fe.num_mel_bins != model.config.num_mel_bins
+            or fe.max_length != model.config.max_length
+        ):
+            logger.warning(
+                "%s: feature extractor (%d mels, %d frames) and model config (%d mels, %d frames) "
+                "differ; the model config is used",
+                source,
+                fe.num_mel_bins,
+                fe.max_length,
+                model.config.num_mel_bins,
+                model.config.max_length,
+            )
     except (OSError, ValueError, AttributeError):
-        logger.info("%s: no AST feature-extractor config; AudioSet normalisation is used", source)
+        logger.info(
+            "%s: no AST feature-extractor config; AudioSet normalisation is used",
+            source,
+        )
     if multilabel is None:
-        multilabel = model.config.problem_type == "multi_label_classification" or (
-            model.config.num_labels == 527 and model.config.problem_type is None)
-    front = ASTFrontEnd(n_mels=model.config.num_mel_bins, max_length=model.config.max_length, **extractor)
-    config = dict(architecture="ast", n_classes=int(model.config.num_labels), n_mels=int(model.config.num_mel_bins),
-                  multilabel=bool(multilabel), ast_config=_config_arguments(model.config), front_end=extractor)
-    classifier = ASTClassifier(model, front, multilabel=multilabel, config=config)
-    logger.info("Loaded AST %s (%d outputs, %d blocks, %s)", source, classifier.n_classes,
-                len(classifier.block_paths()), "multi-label" if multilabel else "single-label")
+        multilabel = (
+            model.config.problem_type == "multi_label_classification"
+            or (
+                model.config.num_labels == 527
+                and model.config.problem_type is None
+            )
+        )
+    front = ASTFrontEnd(
+        n_mels=model.config.num_mel_bins,
+        max_length=model.config.max_length,
+        **extractor,
+    )
+    config = dict(
+        architecture="ast",
+        n_classes=int(model.config.num_labels),
+        n_mels=int(model.config.num_mel_bins),
+        multilabel=bool(multilabel),
+        ast_config=_config_arguments(model.config),
+        front_end=extractor,
+    )
+    classifier = ASTClassifier(
+        model, front, multilabel=multilabel, config=config
+    )
+    logger.info(
+        "Loaded AST %s (%d outputs, %d blocks, %s)",
+        source,
+        classifier.n_classes,
+        len(classifier.block_paths()),
+        "multi-label" if multilabel else "single-label",
+    )
     return classifier.to(device).eval()
 
 
 def _config_arguments(config):
-    keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-            "hidden_dropout_prob", "attention_probs_dropout_prob", "layer_norm_eps", "patch_size", "qkv_bias",
-            "frequency_stride", "time_stride", "max_length")
+    keys = (
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "hidden_act",
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+        "layer_norm_eps",
+        "patch_size",
+        "qkv_bias",
+        "frequency_stride",
+        "time_stride",
+        "max_length",
+    )
     return {k: getattr(config, k) for k in keys if hasattr(config, k)}
 
 
 def is_exported_classifier(source):
     """Whether ``source`` is a folder written by ``export_classifier`` (any architecture)."""
-    return bool(source) and os.path.isfile(os.path.join(source, "hyperparams.yaml")) and os.path.isfile(
-        os.path.join(source, "model.ckpt"))
+    return (
+        bool(source)
+        and os.path.isfile(os.path.join(source, "hyperparams.yaml"))
+        and os.path.isfile(os.path.join(source, "model.ckpt"))
+    )

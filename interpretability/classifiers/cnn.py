@@ -8,6 +8,7 @@ ReLUs, which silently turns those methods into plain gradients.
 ``CompactCNNEncoder`` is the CNN6 of PANNs (one 5x5 conv per block), with configurable widths, for CPU-sized
 runs.
 """
+
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -22,10 +23,14 @@ def _norm(kind, channels):
     if kind == "bn":
         return nn.BatchNorm2d(channels)
     if kind == "in":
-        return nn.InstanceNorm2d(channels, affine=True, track_running_stats=True)
+        return nn.InstanceNorm2d(
+            channels, affine=True, track_running_stats=True
+        )
     if kind == "ln":
         return nn.GroupNorm(1, channels)
-    raise ValueError(f"unknown norm type {kind!r} (expected 'bn', 'in' or 'ln')")
+    raise ValueError(
+        f"unknown norm type {kind!r} (expected 'bn', 'in' or 'ln')"
+    )
 
 
 def _pool(x, pool_size, pool_type):
@@ -36,17 +41,30 @@ def _pool(x, pool_size, pool_type):
     if pool_type == "max":
         return F.max_pool2d(x, kernel_size=pool_size)
     if pool_type == "avg+max":
-        return F.avg_pool2d(x, kernel_size=pool_size) + F.max_pool2d(x, kernel_size=pool_size)
+        return F.avg_pool2d(x, kernel_size=pool_size) + F.max_pool2d(
+            x, kernel_size=pool_size
+        )
     raise ValueError(f"unknown pool type {pool_type!r}")
 
 
 class ConvBlock(nn.Module):
     """Two 3x3 conv + norm + ReLU, then pooling. ``[B, C_in, T, M] -> [B, C_out, T/p, M/p]``."""
 
-    def __init__(self, in_channels, out_channels, norm_type="bn", pool_size=(2, 2), pool_type="avg"):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        norm_type="bn",
+        pool_size=(2, 2),
+        pool_type="avg",
+    ):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels, out_channels, 3, padding=1, bias=False
+        )
+        self.conv2 = nn.Conv2d(
+            out_channels, out_channels, 3, padding=1, bias=False
+        )
         self.norm1 = _norm(norm_type, out_channels)
         self.norm2 = _norm(norm_type, out_channels)
         self.relu1 = nn.ReLU()
@@ -65,9 +83,18 @@ class ConvBlock(nn.Module):
 class SingleConvBlock(nn.Module):
     """One 5x5 conv + norm + ReLU, then pooling (PANNs' CNN6 block)."""
 
-    def __init__(self, in_channels, out_channels, norm_type="bn", pool_size=(2, 2), pool_type="avg"):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        norm_type="bn",
+        pool_size=(2, 2),
+        pool_type="avg",
+    ):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, 5, padding=2, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, 5, padding=2, bias=False
+        )
         self.norm = _norm(norm_type, out_channels)
         self.relu = nn.ReLU()
         self.pool_size = tuple(pool_size)
@@ -75,7 +102,9 @@ class SingleConvBlock(nn.Module):
         _init_conv(self.conv)
 
     def forward(self, x):
-        return _pool(self.relu(self.norm(self.conv(x))), self.pool_size, self.pool_type)
+        return _pool(
+            self.relu(self.norm(self.conv(x))), self.pool_size, self.pool_type
+        )
 
 
 class _BlockEncoder(nn.Module):
@@ -84,7 +113,6 @@ class _BlockEncoder(nn.Module):
     Subclasses set ``self.norm0``, ``self.block_names`` and ``self.dropout``. Input ``[B, T, n_mels]``; returns the embedding
     ``[B, emb_dim]`` and a dict of every block's output ``[B, C, T', M']``.
     """
-
 
     def forward(self, features):
         x = features.unsqueeze(1)  # [B, 1, T, M]
@@ -105,7 +133,14 @@ class CNN14Encoder(_BlockEncoder):
     Hidden representations read by interpreters: ``conv_block3`` .. ``conv_block6``.
     """
 
-    def __init__(self, n_mels=80, emb_dim=2048, norm_type="bn", channels=(64, 128, 256, 512, 1024), dropout=0.2):
+    def __init__(
+        self,
+        n_mels=80,
+        emb_dim=2048,
+        norm_type="bn",
+        channels=(64, 128, 256, 512, 1024),
+        dropout=0.2,
+    ):
         super().__init__()
         self.dropout = dropout
         self.norm0 = _norm(norm_type, n_mels)
@@ -113,7 +148,11 @@ class CNN14Encoder(_BlockEncoder):
         self.block_names = [f"conv_block{i}" for i in range(1, len(widths))]
         for i, name in enumerate(self.block_names):
             pool = (1, 1) if i == len(self.block_names) - 1 else (2, 2)
-            setattr(self, name, ConvBlock(widths[i], widths[i + 1], norm_type, pool_size=pool))
+            setattr(
+                self,
+                name,
+                ConvBlock(widths[i], widths[i + 1], norm_type, pool_size=pool),
+            )
         self.emb_dim = emb_dim
         self.interpretable_layers = self.block_names[-4:]
 
@@ -125,13 +164,21 @@ class CompactCNNEncoder(_BlockEncoder):
     1.2 M. Hidden representations: ``conv_block1`` .. ``conv_block4``.
     """
 
-    def __init__(self, n_mels=80, channels=(32, 64, 128, 256), norm_type="bn", dropout=0.1):
+    def __init__(
+        self,
+        n_mels=80,
+        channels=(32, 64, 128, 256),
+        norm_type="bn",
+        dropout=0.1,
+    ):
         super().__init__()
         self.dropout = dropout
         self.norm0 = _norm(norm_type, n_mels)
         widths = [1, *channels]
         self.block_names = [f"conv_block{i}" for i in range(1, len(widths))]
         for i, name in enumerate(self.block_names):
-            setattr(self, name, SingleConvBlock(widths[i], widths[i + 1], norm_type))
+            setattr(
+                self, name, SingleConvBlock(widths[i], widths[i + 1], norm_type)
+            )
         self.emb_dim = channels[-1]
         self.interpretable_layers = list(self.block_names)

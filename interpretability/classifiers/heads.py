@@ -11,6 +11,7 @@ They exist so that published classifiers keep the exact computation they were tr
 A description (a dict with a ``type``) rebuilds each of them; it is saved in the exported classifier's
 ``hyperparams.yaml`` under ``head`` / ``front_end``.
 """
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -50,7 +51,9 @@ class CosineHead(nn.Module):
     same for any scale.
     """
 
-    def __init__(self, input_size, n_classes, lin_blocks=1, lin_neurons=192, scale=30.0):
+    def __init__(
+        self, input_size, n_classes, lin_blocks=1, lin_neurons=192, scale=30.0
+    ):
         super().__init__()
         self.blocks = nn.ModuleList()
         size = int(input_size)
@@ -111,6 +114,10 @@ def build_front_end(description, n_mels):
         from interpretability.classifiers.panns import PANNsLogMel
 
         if int(kwargs.setdefault("n_mels", n_mels)) != int(n_mels):
-            raise ValueError(f"front end has {kwargs['n_mels']} mel bands, the encoder {n_mels}")
+            raise ValueError(
+                f"front end has {kwargs['n_mels']} mel bands, the encoder {n_mels}"
+            )
         return PANNsLogMel(**kwargs)
-    raise ValueError(f"unknown front end type {kind!r}; known: {FRONT_END_TYPES}")
+    raise ValueError(
+        f"unknown front end type {kind!r}; known: {FRONT_END_TYPES}"
+    )

@@ -16,6 +16,7 @@ the network sees. The cost is an approximation of PANNs' own front end (our 23 m
 32 ms one, so low bands are smeared more): tests/unit/test_pretrained_classifiers.py measures it against PANNs'
 waveform front end.
 """
+
 import math
 
 import torch
@@ -29,20 +30,37 @@ def _hz_to_mel(hz):
     hz = torch.as_tensor(hz, dtype=torch.float64, device="cpu")
     linear = hz / (200.0 / 3)
     logstep = math.log(6.4) / 27.0
-    return torch.where(hz >= 1000.0, 15.0 + torch.log(torch.clamp(hz, min=1e-12) / 1000.0) / logstep, linear)
+    return torch.where(
+        hz >= 1000.0,
+        15.0 + torch.log(torch.clamp(hz, min=1e-12) / 1000.0) / logstep,
+        linear,
+    )
 
 
 def _mel_to_hz(mel):
     mel = torch.as_tensor(mel, dtype=torch.float64, device="cpu")
     logstep = math.log(6.4) / 27.0
-    return torch.where(mel >= 15.0, 1000.0 * torch.exp(logstep * (mel - 15.0)), mel * (200.0 / 3))
+    return torch.where(
+        mel >= 15.0,
+        1000.0 * torch.exp(logstep * (mel - 15.0)),
+        mel * (200.0 / 3),
+    )
 
 
 def slaney_mel_filters(sample_rate, n_fft, n_mels, f_min, f_max):
     """librosa's default mel filterbank (slaney scale, slaney area normalisation): ``[n_fft // 2 + 1, n_mels]``."""
-    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64, device="cpu")
-    edges = _mel_to_hz(torch.linspace(float(_hz_to_mel(f_min)), float(_hz_to_mel(f_max)), n_mels + 2,
-                                      dtype=torch.float64, device="cpu"))
+    freqs = torch.linspace(
+        0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64, device="cpu"
+    )
+    edges = _mel_to_hz(
+        torch.linspace(
+            float(_hz_to_mel(f_min)),
+            float(_hz_to_mel(f_max)),
+            n_mels + 2,
+            dtype=torch.float64,
+            device="cpu",
+        )
+    )
     widths = edges[1:] - edges[:-1]
     ramps = edges[:, None] - freqs[None, :]
     lower = -ramps[:-2] / widths[:-1, None]
@@ -53,7 +71,13 @@ def slaney_mel_filters(sample_rate, n_fft, n_mels, f_min, f_max):
 
 
 def _periodic_hann_energy(length):
-    return float(torch.hann_window(int(length), periodic=True, dtype=torch.float64, device="cpu").pow(2).sum())
+    return float(
+        torch.hann_window(
+            int(length), periodic=True, dtype=torch.float64, device="cpu"
+        )
+        .pow(2)
+        .sum()
+    )
 
 
 class PANNsLogMel(nn.Module):
@@ -66,24 +90,51 @@ class PANNsLogMel(nn.Module):
     checkpoint copies its ``logmel_extractor.melW``; a fresh module holds librosa's filters.
     """
 
-    def __init__(self, sample_rate=16000, n_fft=512, win_length=512, hop_length=160, n_mels=64, f_min=50.0,
-                 f_max=8000.0, ref=1.0, amin=1e-10, top_db=None, config=STFTConfig()):
+    def __init__(
+        self,
+        sample_rate=16000,
+        n_fft=512,
+        win_length=512,
+        hop_length=160,
+        n_mels=64,
+        f_min=50.0,
+        f_max=8000.0,
+        ref=1.0,
+        amin=1e-10,
+        top_db=None,
+        config=STFTConfig(),
+    ):
         super().__init__()
         if int(sample_rate) != config.sample_rate:
-            raise ValueError(f"PANNs front end at {sample_rate} Hz cannot read our {config.sample_rate} Hz grid")
-        self.sample_rate, self.n_fft, self.win_length = int(sample_rate), int(n_fft), int(win_length)
+            raise ValueError(
+                f"PANNs front end at {sample_rate} Hz cannot read our {config.sample_rate} Hz grid"
+            )
+        self.sample_rate, self.n_fft, self.win_length = (
+            int(sample_rate),
+            int(n_fft),
+            int(win_length),
+        )
         self.hop_length, self.n_mels = int(hop_length), int(n_mels)
         self.ref, self.amin, self.top_db = float(ref), float(amin), top_db
         self.stft_config = config
-        self.register_buffer("melW", slaney_mel_filters(sample_rate, n_fft, n_mels, f_min, f_max))
+        self.register_buffer(
+            "melW", slaney_mel_filters(sample_rate, n_fft, n_mels, f_min, f_max)
+        )
         # PANNs' frame power per bin over ours, for the same signal (Parseval: n_fft * window energy)
-        self.power_scale = (self.n_fft * _periodic_hann_energy(self.win_length)) / (
-            config.n_fft * _periodic_hann_energy(config.win_length))
+        self.power_scale = (
+            self.n_fft * _periodic_hann_energy(self.win_length)
+        ) / (config.n_fft * _periodic_hann_energy(config.win_length))
 
     def grid_filters(self):
         """``melW`` interpolated (linearly in Hz) onto our ``F`` bins: ``[F, n_mels]``."""
-        position = torch.arange(self.stft_config.n_freqs, device=self.melW.device, dtype=self.melW.dtype)
-        position = (position * self.n_fft / self.stft_config.n_fft).clamp(max=self.melW.shape[0] - 1)
+        position = torch.arange(
+            self.stft_config.n_freqs,
+            device=self.melW.device,
+            dtype=self.melW.dtype,
+        )
+        position = (position * self.n_fft / self.stft_config.n_fft).clamp(
+            max=self.melW.shape[0] - 1
+        )
         low = position.floor().long()
         high = (low + 1).clamp(max=self.melW.shape[0] - 1)
         share = (position - low.to(position.dtype))[:, None]
@@ -91,18 +142,30 @@ class PANNsLogMel(nn.Module):
 
     def num_frames(self, stft_frames):
         """PANNs' frame count for a clip whose STFT on our grid has ``stft_frames`` frames."""
-        return ((stft_frames - 1) * self.stft_config.hop_length) // self.hop_length + 1
+        return (
+            (stft_frames - 1) * self.stft_config.hop_length
+        ) // self.hop_length + 1
 
     def forward(self, magnitude):
-        mel = (magnitude.pow(2) * self.power_scale) @ self.grid_filters()          # [B, T, n_mels]
+        mel = (
+            magnitude.pow(2) * self.power_scale
+        ) @ self.grid_filters()  # [B, T, n_mels]
         frames = self.num_frames(mel.shape[1])
-        centres = (self.hop_length * torch.arange(frames, device=mel.device, dtype=mel.dtype)
-                   / self.stft_config.hop_length).clamp(max=mel.shape[1] - 1)
+        centres = (
+            self.hop_length
+            * torch.arange(frames, device=mel.device, dtype=mel.dtype)
+            / self.stft_config.hop_length
+        ).clamp(max=mel.shape[1] - 1)
         low = centres.floor().long()
         high = (low + 1).clamp(max=mel.shape[1] - 1)
         share = (centres - low.to(centres.dtype))[None, :, None]
         mel = mel[:, low] * (1 - share) + mel[:, high] * share
-        log_mel = 10.0 * torch.log10(torch.clamp(mel, min=self.amin)) - 10.0 * math.log10(max(self.amin, self.ref))
+        log_mel = 10.0 * torch.log10(
+            torch.clamp(mel, min=self.amin)
+        ) - 10.0 * math.log10(max(self.amin, self.ref))
         if self.top_db is not None:
-            log_mel = torch.maximum(log_mel, log_mel.amax(dim=(1, 2), keepdim=True) - float(self.top_db))
+            log_mel = torch.maximum(
+                log_mel,
+                log_mel.amax(dim=(1, 2), keepdim=True) - float(self.top_db),
+            )
         return log_mel

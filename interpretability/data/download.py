@@ -17,6 +17,7 @@ SONYC-UST's ``annotations.csv`` and taxonomy have no md5 we could confirm for v2
 for both versions), so they are checked by size only.
 ``checksum`` overrides all of this (see :func:`ensure_dataset`).
 """
+
 import hashlib
 import http.client
 import json
@@ -71,36 +72,73 @@ class DatasetSource:
 
 _SONYC_RECORD = "https://zenodo.org/records/3966543/files"
 _SONYC_AUDIO_MD5 = (
-    "bbb4dbae7d2e58e18d24878b9ee1eb51", "7c369ff37ac6a1fdd8493fdffe62e0a1", "412241c063d7f196953d3dd1c44aeb5e",
-    "d2a872392d95993a2c238d305b940812", "b15b0e0cb3f8584259ef0d24293a9be3", "de745f887067433757a2f2c8f99f99bb",
-    "b0286c67468369d66336f6f5ddede31f", "ff300183ab7a9d3f2f74c3b730ffeb52", "7be76b821fa6dbe20f6b50ca440e1024",
-    "959f7edfbb26eadad9865069f38aa9dd", "84e94de273666c537a3e6b709ee88d9b", "44fe1f43121a7d1178aa0cdf7477793b",
-    "a7eb21011f460b5ac289f8e285e875ab", "27945a8b1008eec787f97213164951e6", "fb8c7d81c3bde3a0c86c1e55e6a85a24",
-    "f6af9b65d876ef96d199b9e5f0473cb9", "e8337c61a90c30989d500f950fbe443a", "3e47e85eb4564a30fe7f442ee97ec7b9",
+    "bbb4dbae7d2e58e18d24878b9ee1eb51",
+    "7c369ff37ac6a1fdd8493fdffe62e0a1",
+    "412241c063d7f196953d3dd1c44aeb5e",
+    "d2a872392d95993a2c238d305b940812",
+    "b15b0e0cb3f8584259ef0d24293a9be3",
+    "de745f887067433757a2f2c8f99f99bb",
+    "b0286c67468369d66336f6f5ddede31f",
+    "ff300183ab7a9d3f2f74c3b730ffeb52",
+    "7be76b821fa6dbe20f6b50ca440e1024",
+    "959f7edfbb26eadad9865069f38aa9dd",
+    "84e94de273666c537a3e6b709ee88d9b",
+    "44fe1f43121a7d1178aa0cdf7477793b",
+    "a7eb21011f460b5ac289f8e285e875ab",
+    "27945a8b1008eec787f97213164951e6",
+    "fb8c7d81c3bde3a0c86c1e55e6a85a24",
+    "f6af9b65d876ef96d199b9e5f0473cb9",
+    "e8337c61a90c30989d500f950fbe443a",
+    "3e47e85eb4564a30fe7f442ee97ec7b9",
     "c6b2ef4d0d5b7269d465c469cdbbdc4b",
 )
 
 SOURCES = {
     "ESC-50": DatasetSource(
         "ESC-50",
-        (Remote("https://github.com/karolpiczak/ESC-50/archive/master.zip", "ESC-50-master.zip",
-                root="ESC-50-master"),),
+        (
+            Remote(
+                "https://github.com/karolpiczak/ESC-50/archive/master.zip",
+                "ESC-50-master.zip",
+                root="ESC-50-master",
+            ),
+        ),
         required=("meta/esc50.csv", "audio"),
         size="about 600 MB",
     ),
     "UrbanSound8K": DatasetSource(
         "UrbanSound8K",
-        (Remote("https://zenodo.org/records/1203745/files/UrbanSound8K.tar.gz?download=1", "UrbanSound8K.tar.gz",
-                md5="9aa69802bbf37fb986f71ec1483a196e", root="UrbanSound8K"),),
+        (
+            Remote(
+                "https://zenodo.org/records/1203745/files/UrbanSound8K.tar.gz?download=1",
+                "UrbanSound8K.tar.gz",
+                md5="9aa69802bbf37fb986f71ec1483a196e",
+                root="UrbanSound8K",
+            ),
+        ),
         required=("metadata/UrbanSound8K.csv", "audio"),
         size="about 6 GB",
     ),
     "SONYC-UST": DatasetSource(
         "SONYC-UST",
-        (Remote(f"{_SONYC_RECORD}/annotations.csv?download=1", "annotations.csv"),
-         Remote(f"{_SONYC_RECORD}/dcase-ust-taxonomy.yaml?download=1", "dcase-ust-taxonomy.yaml"),
-         *(Remote(f"{_SONYC_RECORD}/audio-{k}.tar.gz?download=1", f"audio-{k}.tar.gz", md5=md5, into=f"audio-{k}")
-           for k, md5 in enumerate(_SONYC_AUDIO_MD5))),
+        (
+            Remote(
+                f"{_SONYC_RECORD}/annotations.csv?download=1", "annotations.csv"
+            ),
+            Remote(
+                f"{_SONYC_RECORD}/dcase-ust-taxonomy.yaml?download=1",
+                "dcase-ust-taxonomy.yaml",
+            ),
+            *(
+                Remote(
+                    f"{_SONYC_RECORD}/audio-{k}.tar.gz?download=1",
+                    f"audio-{k}.tar.gz",
+                    md5=md5,
+                    into=f"audio-{k}",
+                )
+                for k, md5 in enumerate(_SONYC_AUDIO_MD5)
+            ),
+        ),
         required=("annotations.csv", "audio-0"),
         size="19 audio archives, several GB",
     ),
@@ -109,7 +147,9 @@ SOURCES = {
 
 def is_complete(source, folder):
     """Whether ``folder`` holds every path ``source.required`` names."""
-    return all(os.path.exists(os.path.join(folder, path)) for path in source.required)
+    return all(
+        os.path.exists(os.path.join(folder, path)) for path in source.required
+    )
 
 
 def _md5(path):
@@ -128,7 +168,12 @@ def _expected_md5(remote, checksum):
         value = checksum.get(remote.filename, remote.md5)
     else:
         value = checksum
-    if value is None or str(value).strip().lower() in ("", "none", "false", "skip"):
+    if value is None or str(value).strip().lower() in (
+        "",
+        "none",
+        "false",
+        "skip",
+    ):
         return None
     value = str(value).strip().lower()
     return value[4:] if value.startswith("md5:") else value
@@ -161,7 +206,9 @@ def fetch_file(url, path, md5=None, retries=2, timeout=60, progress=True):
     if os.path.isfile(path):
         if md5 is None or _md5(path) == md5:
             return path
-        os.remove(path)  # a finished download of other content (an older version): fetch it anew
+        os.remove(
+            path
+        )  # a finished download of other content (an older version): fetch it anew
     have, total, problem = 0, None, None
     for attempt in range(int(retries) + 1):
         have = os.path.getsize(partial) if os.path.isfile(partial) else 0
@@ -169,15 +216,27 @@ def fetch_file(url, path, md5=None, retries=2, timeout=60, progress=True):
         if have:
             headers["Range"] = f"bytes={have}-"
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, headers=headers), timeout=timeout
+            ) as response:
                 resumed = have and response.status == 206
                 if have and not resumed:
-                    logger.info("%s: the server ignored the range request, downloading from the start", url)
+                    logger.info(
+                        "%s: the server ignored the range request, downloading from the start",
+                        url,
+                    )
                     have = 0
                 total = _total_size(response, have)
                 with open(partial, "ab" if resumed else "wb") as out, tqdm(
-                        total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                        desc=os.path.basename(path), disable=None if progress else True, leave=False) as bar:
+                    total=total,
+                    initial=have,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=os.path.basename(path),
+                    disable=None if progress else True,
+                    leave=False,
+                ) as bar:
                     while True:
                         block = response.read(CHUNK)
                         if not block:
@@ -186,31 +245,53 @@ def fetch_file(url, path, md5=None, retries=2, timeout=60, progress=True):
                         bar.update(len(block))
             have = os.path.getsize(partial)
             if total is not None and have < total:
-                raise _Truncated(f"connection closed after {have} of {total} bytes")
+                raise _Truncated(
+                    f"connection closed after {have} of {total} bytes"
+                )
             problem = None
             break
         except urllib.error.HTTPError as err:
-            if err.code == 416 and have:  # the partial file already holds every byte
+            if (
+                err.code == 416 and have
+            ):  # the partial file already holds every byte
                 problem = None
                 break
-            raise DataError(f"{url}: the server answered HTTP {err.code} ({err.reason})") from None
+            raise DataError(
+                f"{url}: the server answered HTTP {err.code} ({err.reason})"
+            ) from None
         except urllib.error.URLError as err:
-            raise DataError(f"{url}: cannot reach the server ({err.reason}); without network, download it by "
-                            f"hand or pass --download False") from None
-        except (_Truncated, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError) as err:
+            raise DataError(
+                f"{url}: cannot reach the server ({err.reason}); without network, download it by "
+                f"hand or pass --download False"
+            ) from None
+        except (
+            _Truncated,
+            http.client.HTTPException,
+            ConnectionError,
+            socket.timeout,
+            TimeoutError,
+        ) as err:
             problem = str(err) or type(err).__name__
             have = os.path.getsize(partial) if os.path.isfile(partial) else 0
             if attempt < int(retries):
-                logger.warning("%s: %s; resuming from byte %d", url, problem, have)
+                logger.warning(
+                    "%s: %s; resuming from byte %d", url, problem, have
+                )
     if problem is not None:
-        size = f"{have} of {total} bytes" if total is not None else f"{have} bytes"
-        raise DataError(f"{url}: download incomplete ({size}: {problem}); {partial} is kept, run again to resume")
+        size = (
+            f"{have} of {total} bytes" if total is not None else f"{have} bytes"
+        )
+        raise DataError(
+            f"{url}: download incomplete ({size}: {problem}); {partial} is kept, run again to resume"
+        )
     if md5 is not None:
         actual = _md5(partial)
         if actual != md5:
             os.remove(partial)
-            raise DataError(f"{url}: checksum mismatch (md5 {actual}, expected {md5}); the corrupted download was "
-                            f"removed, run again to fetch it anew (or pass --checksum none to skip the check)")
+            raise DataError(
+                f"{url}: checksum mismatch (md5 {actual}, expected {md5}); the corrupted download was "
+                f"removed, run again to fetch it anew (or pass --checksum none to skip the check)"
+            )
     os.replace(partial, path)
     return path
 
@@ -229,20 +310,32 @@ def _unpack(archive, destination):
                 for member in handle.namelist():
                     target = os.path.realpath(os.path.join(destination, member))
                     if os.path.commonpath([base, target]) != base:
-                        raise DataError(f"{archive}: member '{member}' would be written outside the dataset folder")
+                        raise DataError(
+                            f"{archive}: member '{member}' would be written outside the dataset folder"
+                        )
                 handle.extractall(destination)
         else:
             with tarfile.open(archive) as handle:
                 handle.extractall(destination, filter="data")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error) as err:
+    except (
+        zipfile.BadZipFile,
+        tarfile.TarError,
+        EOFError,
+        OSError,
+        zlib.error,
+    ) as err:
         os.remove(archive)  # damaged: the next run fetches it anew
-        raise DataError(f"{archive}: cannot unpack the archive ({err}); it was removed, run again to fetch it "
-                        f"anew") from None
+        raise DataError(
+            f"{archive}: cannot unpack the archive ({err}); it was removed, run again to fetch it "
+            f"anew"
+        ) from None
 
 
 def _place(remote, archive, work, dataset_root):
     """Unpack (or copy) one downloaded file into the dataset being assembled under ``dataset_root``."""
-    target = os.path.join(dataset_root, remote.into) if remote.into else dataset_root
+    target = (
+        os.path.join(dataset_root, remote.into) if remote.into else dataset_root
+    )
     os.makedirs(target, exist_ok=True)
     if not _is_archive(remote.filename):
         shutil.copyfile(archive, os.path.join(target, remote.filename))
@@ -255,13 +348,23 @@ def _place(remote, archive, work, dataset_root):
         content = os.path.join(scratch, remote.root)
         if not os.path.isdir(content):
             found = ", ".join(sorted(os.listdir(scratch))[:5]) or "nothing"
-            raise DataError(f"{archive}: the archive has no top folder '{remote.root}' (it holds {found})")
+            raise DataError(
+                f"{archive}: the archive has no top folder '{remote.root}' (it holds {found})"
+            )
     for name in os.listdir(content):
         os.replace(os.path.join(content, name), os.path.join(target, name))
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def ensure_dataset(name, data_folder, checksum=None, sources=None, retries=2, timeout=60, progress=True):
+def ensure_dataset(
+    name,
+    data_folder,
+    checksum=None,
+    sources=None,
+    retries=2,
+    timeout=60,
+    progress=True,
+):
     """Make ``data_folder`` hold dataset ``name`` (``ESC-50``, ``UrbanSound8K``, ``SONYC-UST``); return its path.
 
     Nothing is downloaded when the folder already holds the dataset's metadata and audio. Otherwise every file of
@@ -275,31 +378,56 @@ def ensure_dataset(name, data_folder, checksum=None, sources=None, retries=2, ti
     """
     table = SOURCES if sources is None else sources
     if name not in table:
-        raise DataError(f"{name}: no download source (known: {', '.join(sorted(table))})")
+        raise DataError(
+            f"{name}: no download source (known: {', '.join(sorted(table))})"
+        )
     source = table[name]
     folder = os.path.abspath(os.fspath(data_folder))
     if is_complete(source, folder):
         return folder
     if os.path.isdir(folder) and os.listdir(folder):
-        missing = [path for path in source.required if not os.path.exists(os.path.join(folder, path))]
-        raise DataError(f"{folder}: does not hold {name} ({', '.join(missing)} missing) and is not empty, so "
-                        f"{name} is not downloaded into it; pass the dataset's folder, or a new one to download "
-                        f"it to")
+        missing = [
+            path
+            for path in source.required
+            if not os.path.exists(os.path.join(folder, path))
+        ]
+        raise DataError(
+            f"{folder}: does not hold {name} ({', '.join(missing)} missing) and is not empty, so "
+            f"{name} is not downloaded into it; pass the dataset's folder, or a new one to download "
+            f"it to"
+        )
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise DataError(f"{folder}: is a file, not a dataset folder")
     staging = folder.rstrip(os.sep) + ".download"
-    logger.warning("%s not found in %s: downloading it (%s) into %s (--download False to stop this)", name, folder,
-                   source.size or "size unknown", staging)
+    logger.warning(
+        "%s not found in %s: downloading it (%s) into %s (--download False to stop this)",
+        name,
+        folder,
+        source.size or "size unknown",
+        staging,
+    )
     archives = []
     try:
         for remote in source.remotes:
             path = os.path.join(staging, "archives", remote.filename)
-            archives.append(fetch_file(remote.url, path, _expected_md5(remote, checksum), retries=retries,
-                                       timeout=timeout, progress=progress))
+            archives.append(
+                fetch_file(
+                    remote.url,
+                    path,
+                    _expected_md5(remote, checksum),
+                    retries=retries,
+                    timeout=timeout,
+                    progress=progress,
+                )
+            )
     except DataError as err:
         if not any(files for _, _, files in os.walk(staging)):
-            shutil.rmtree(staging, ignore_errors=True)  # nothing fetched: leave no trace
-        raise DataError(f"{folder}: {name} is not here and downloading it failed: {err}") from None
+            shutil.rmtree(
+                staging, ignore_errors=True
+            )  # nothing fetched: leave no trace
+        raise DataError(
+            f"{folder}: {name} is not here and downloading it failed: {err}"
+        ) from None
     work = os.path.join(staging, "extract")
     shutil.rmtree(work, ignore_errors=True)  # a previous, interrupted unpacking
     dataset_root = os.path.join(work, "dataset")
@@ -307,12 +435,29 @@ def ensure_dataset(name, data_folder, checksum=None, sources=None, retries=2, ti
     for remote, archive in zip(source.remotes, archives):
         logger.info("Unpacking %s", archive)
         _place(remote, archive, work, dataset_root)
-    missing = [path for path in source.required if not os.path.exists(os.path.join(dataset_root, path))]
+    missing = [
+        path
+        for path in source.required
+        if not os.path.exists(os.path.join(dataset_root, path))
+    ]
     if missing:
-        raise DataError(f"{', '.join(archives)}: the download does not hold {name} ({', '.join(missing)} missing)")
-    record = {"dataset": name, "files": [{"url": r.url, "filename": r.filename, "md5": _expected_md5(r, checksum)}
-                                         for r in source.remotes]}
-    with open(os.path.join(dataset_root, MARKER), "w", encoding="utf-8") as handle:
+        raise DataError(
+            f"{', '.join(archives)}: the download does not hold {name} ({', '.join(missing)} missing)"
+        )
+    record = {
+        "dataset": name,
+        "files": [
+            {
+                "url": r.url,
+                "filename": r.filename,
+                "md5": _expected_md5(r, checksum),
+            }
+            for r in source.remotes
+        ],
+    }
+    with open(
+        os.path.join(dataset_root, MARKER), "w", encoding="utf-8"
+    ) as handle:
         json.dump(record, handle, indent=2)
     if os.path.isdir(folder):
         os.rmdir(folder)  # empty, checked above

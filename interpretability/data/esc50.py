@@ -10,6 +10,7 @@ Layout (``data_folder`` = the ``ESC-50-master`` folder)::
 manifest entries as ``clean_wav`` and ``events``. With ``download=True`` a missing dataset is downloaded first
 (:mod:`interpretability.data.download`).
 """
+
 import logging
 import os
 
@@ -23,20 +24,70 @@ ESC50_FOLDS = range(1, 6)
 REQUIRED_COLUMNS = ("filename", "fold", "target", "category")
 # The 50 categories by target (meta/esc50.csv), the order of every ESC-50 classifier's outputs here.
 ESC50_CLASSES = (
-    "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
-    "rain", "sea_waves", "crackling_fire", "crickets", "chirping_birds", "water_drops", "wind", "pouring_water",
-    "toilet_flush", "thunderstorm",
-    "crying_baby", "sneezing", "clapping", "breathing", "coughing", "footsteps", "laughing", "brushing_teeth",
-    "snoring", "drinking_sipping",
-    "door_wood_knock", "mouse_click", "keyboard_typing", "door_wood_creaks", "can_opening", "washing_machine",
-    "vacuum_cleaner", "clock_alarm", "clock_tick", "glass_breaking",
-    "helicopter", "chainsaw", "siren", "car_horn", "engine", "train", "church_bells", "airplane", "fireworks",
+    "dog",
+    "rooster",
+    "pig",
+    "cow",
+    "frog",
+    "cat",
+    "hen",
+    "insects",
+    "sheep",
+    "crow",
+    "rain",
+    "sea_waves",
+    "crackling_fire",
+    "crickets",
+    "chirping_birds",
+    "water_drops",
+    "wind",
+    "pouring_water",
+    "toilet_flush",
+    "thunderstorm",
+    "crying_baby",
+    "sneezing",
+    "clapping",
+    "breathing",
+    "coughing",
+    "footsteps",
+    "laughing",
+    "brushing_teeth",
+    "snoring",
+    "drinking_sipping",
+    "door_wood_knock",
+    "mouse_click",
+    "keyboard_typing",
+    "door_wood_creaks",
+    "can_opening",
+    "washing_machine",
+    "vacuum_cleaner",
+    "clock_alarm",
+    "clock_tick",
+    "glass_breaking",
+    "helicopter",
+    "chainsaw",
+    "siren",
+    "car_horn",
+    "engine",
+    "train",
+    "church_bells",
+    "airplane",
+    "fireworks",
     "hand_saw",
 )
 
 
-def prepare_esc50(data_folder, save_folder, train_folds=(1, 2, 3), valid_folds=(4,), test_folds=(5,),
-                  skip_prep=False, check_audio=True, download=False, checksum=None):
+def prepare_esc50(
+    data_folder,
+    save_folder,
+    train_folds=(1, 2, 3),
+    valid_folds=(4,),
+    test_folds=(5,),
+    skip_prep=False,
+    check_audio=True,
+    download=False,
+    checksum=None,
+):
     """Write ``train.json``, ``valid.json``, ``test.json`` and ``classes.json`` into ``save_folder``.
 
     Manifest entries, keyed by the file stem::
@@ -93,13 +144,17 @@ def prepare_esc50(data_folder, save_folder, train_folds=(1, 2, 3), valid_folds=(
     mf.require_folder(audio_folder, "audio folder")
     ground_truth = mf.load_ground_truth(root)
 
-    split_of_fold = {fold: split for split in mf.SPLITS for fold in folds[f"{split}_folds"]}
+    split_of_fold = {
+        fold: split for split in mf.SPLITS for fold in folds[f"{split}_folds"]
+    }
     class_rows, seen, parsed = [], {}, []
     for line, row in rows:
         filename = mf.cell(csv_path, line, row, "filename")
         fold = mf.int_cell(csv_path, line, row, "fold")
         if fold not in ESC50_FOLDS:
-            raise DataError(f"{csv_path}, line {line}: unknown fold '{fold}' (ESC-50 folds are 1..5)")
+            raise DataError(
+                f"{csv_path}, line {line}: unknown fold '{fold}' (ESC-50 folds are 1..5)"
+            )
         target = mf.int_cell(csv_path, line, row, "target")
         category = mf.cell(csv_path, line, row, "category")
         class_rows.append((line, target, category))
@@ -108,16 +163,25 @@ def prepare_esc50(data_folder, save_folder, train_folds=(1, 2, 3), valid_folds=(
     classes = mf.check_class_ids(csv_path, class_rows, "category")
 
     manifests = {split: {} for split in mf.SPLITS}
-    for line, clip_id, filename, fold, target, category in mf.progress(parsed, "ESC-50 clips"):
+    for line, clip_id, filename, fold, target, category in mf.progress(
+        parsed, "ESC-50 clips"
+    ):
         split = split_of_fold.get(fold)
         if split is None:
             continue
         wav = os.path.join(audio_folder, filename)
-        entry = {"wav": wav, "label": category, "label_id": target, "fold": fold}
+        entry = {
+            "wav": wav,
+            "label": category,
+            "label_id": target,
+            "fold": fold,
+        }
         entry.update(mf.audio_entry(wav, csv_path, line, check_audio))
         mf.attach_ground_truth(entry, ground_truth, filename, csv_path, line)
         manifests[split][clip_id] = entry
     for split in mf.SPLITS:
         if not manifests[split]:
-            raise DataError(f"{csv_path}: no clip in the {split} folds {folds[f'{split}_folds']}")
+            raise DataError(
+                f"{csv_path}: no clip in the {split} folds {folds[f'{split}_folds']}"
+            )
     return mf.write_preparation(save_folder, manifests, classes, opts)

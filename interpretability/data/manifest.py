@@ -4,6 +4,7 @@ ground-truth (``meta/events.csv``) loading, atomic JSON writing and the skip log
 Every problem raises :class:`~interpretability.errors.DataError` naming the file, the line (1-based, the
 header is line 1) where one applies, and the problem.
 """
+
 import csv
 import json
 import logging
@@ -21,7 +22,14 @@ logger = logging.getLogger(__name__)
 PREP_VERSION = 2
 OPTS_FILE = "prepare_opts.json"
 SPLITS = ("train", "valid", "test")
-EVENT_COLUMNS = ("filename", "category", "onset_s", "offset_s", "f_low_hz", "f_high_hz")
+EVENT_COLUMNS = (
+    "filename",
+    "category",
+    "onset_s",
+    "offset_s",
+    "f_low_hz",
+    "f_high_hz",
+)
 
 
 # ----------------------------------------------------------------------------------------------- CSV
@@ -57,20 +65,30 @@ def read_csv(path, required_columns=()):
             reader.fieldnames = fieldnames
             rows = []
             for row in reader:
-                if None in row:  # DictReader files cells past the header's under None
-                    raise DataError(f"{path}, line {reader.line_num}: {len(fieldnames) + len(row[None])} cells but "
-                                    f"the header has {len(fieldnames)} columns (an unquoted comma in a value?)")
+                if (
+                    None in row
+                ):  # DictReader files cells past the header's under None
+                    raise DataError(
+                        f"{path}, line {reader.line_num}: {len(fieldnames) + len(row[None])} cells but "
+                        f"the header has {len(fieldnames)} columns (an unquoted comma in a value?)"
+                    )
                 rows.append((reader.line_num, row))
     except (UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"{path}: not a readable CSV file ({err})") from None
     if not fieldnames:
         raise DataError(f"{path}: CSV file is empty (no header line)")
-    repeated = sorted({name for name in fieldnames if name and fieldnames.count(name) > 1})
+    repeated = sorted(
+        {name for name in fieldnames if name and fieldnames.count(name) > 1}
+    )
     if repeated:
-        raise DataError(f"{path}: column '{repeated[0]}' appears twice in the header")
+        raise DataError(
+            f"{path}: column '{repeated[0]}' appears twice in the header"
+        )
     for column in required_columns:
         if column not in fieldnames:
-            raise DataError(f"{path}: required column '{column}' missing (header has: {', '.join(fieldnames)})")
+            raise DataError(
+                f"{path}: required column '{column}' missing (header has: {', '.join(fieldnames)})"
+            )
     return fieldnames, rows
 
 
@@ -83,16 +101,26 @@ def drop_duplicate_rows(path, rows):
     """
     first_line, kept, repeats = {}, [], []
     for line, row in rows:
-        key = tuple((column, (value or "").strip()) for column, value in row.items())
+        key = tuple(
+            (column, (value or "").strip()) for column, value in row.items()
+        )
         if key in first_line:
             repeats.append((line, first_line[key]))
             continue
         first_line[key] = line
         kept.append((line, row))
     if repeats:
-        shown = ", ".join(f"line {line} repeats line {first}" for line, first in repeats[:3])
+        shown = ", ".join(
+            f"line {line} repeats line {first}" for line, first in repeats[:3]
+        )
         more = f" and {len(repeats) - 3} more" if len(repeats) > 3 else ""
-        logger.warning("%s: %d duplicate row(s) ignored (%s%s)", path, len(repeats), shown, more)
+        logger.warning(
+            "%s: %d duplicate row(s) ignored (%s%s)",
+            path,
+            len(repeats),
+            shown,
+            more,
+        )
     return kept
 
 
@@ -117,7 +145,9 @@ def int_cell(path, line, row, column):
     except ValueError:
         number = None
     if number is None or not number.is_integer():
-        raise DataError(f"{path}, line {line}: column '{column}' must be an integer, got '{value}'")
+        raise DataError(
+            f"{path}, line {line}: column '{column}' must be an integer, got '{value}'"
+        )
     return int(number)
 
 
@@ -128,8 +158,14 @@ def float_cell(path, line, row, column):
         number = float(value)
     except ValueError:
         number = None
-    if number is None or number != number or number in (float("inf"), float("-inf")):
-        raise DataError(f"{path}, line {line}: column '{column}' must be a number, got '{value}'")
+    if (
+        number is None
+        or number != number
+        or number in (float("inf"), float("-inf"))
+    ):
+        raise DataError(
+            f"{path}, line {line}: column '{column}' must be a number, got '{value}'"
+        )
     return number
 
 
@@ -151,7 +187,9 @@ def check_class_ids(path, id_lines, names):
     name_of, id_of = {}, {}
     for line, class_id, name in id_lines:
         if class_id < 0:
-            raise DataError(f"{path}, line {line}: class id {class_id} out of range (must be >= 0)")
+            raise DataError(
+                f"{path}, line {line}: class id {class_id} out of range (must be >= 0)"
+            )
         if class_id in name_of and name_of[class_id] != name:
             raise DataError(
                 f"{path}, line {line}: class id {class_id} has {names} '{name}' here but "
@@ -186,14 +224,19 @@ def audio_entry(wav_path, csv_path, line, check_audio):
     Returns ``{"duration": seconds, "sample_rate": Hz}`` (both None when ``check_audio`` is False).
     """
     if not os.path.isfile(wav_path):
-        raise DataError(f"{csv_path}, line {line}: audio file not found: {wav_path}")
+        raise DataError(
+            f"{csv_path}, line {line}: audio file not found: {wav_path}"
+        )
     if not check_audio:
         return {"duration": None, "sample_rate": None}
     try:
         info = audio_info(wav_path)
     except AudioError as err:
         raise AudioError(f"{err} (listed in {csv_path}, line {line})") from None
-    return {"duration": round(info["duration"], 6), "sample_rate": info["sample_rate"]}
+    return {
+        "duration": round(info["duration"], 6),
+        "sample_rate": info["sample_rate"],
+    }
 
 
 def progress(iterable, desc):
@@ -243,17 +286,23 @@ def attach_ground_truth(entry, ground_truth, relative_name, csv_path, line):
     clean_folder, events = ground_truth
     clean_path = os.path.join(clean_folder, relative_name)
     if not os.path.isfile(clean_path):
-        raise DataError(f"{csv_path}, line {line}: clean audio file not found: {clean_path}")
+        raise DataError(
+            f"{csv_path}, line {line}: clean audio file not found: {clean_path}"
+        )
     entry["clean_wav"] = clean_path
     entry["events"] = list(events.get(relative_name, []))
     by_class_folder = os.path.join(clean_folder, CLEAN_BY_CLASS)
     if os.path.isdir(by_class_folder):
         by_class = {}
         for event in entry["events"]:
-            path = os.path.join(by_class_folder, event["category"], relative_name)
+            path = os.path.join(
+                by_class_folder, event["category"], relative_name
+            )
             if not os.path.isfile(path):
-                raise DataError(f"{csv_path}, line {line}: the clean source of class '{event['category']}' is "
-                                f"missing: {path}")
+                raise DataError(
+                    f"{csv_path}, line {line}: the clean source of class '{event['category']}' is "
+                    f"missing: {path}"
+                )
             by_class[event["category"]] = path
         entry["clean_by_class"] = by_class
 
@@ -263,7 +312,9 @@ def attach_ground_truth(entry, ground_truth, relative_name, csv_path, line):
 
 def output_paths(save_folder):
     """``{"train", "valid", "test", "classes"}`` -> JSON paths in ``save_folder``."""
-    paths = {split: os.path.join(save_folder, f"{split}.json") for split in SPLITS}
+    paths = {
+        split: os.path.join(save_folder, f"{split}.json") for split in SPLITS
+    }
     paths["classes"] = os.path.join(save_folder, "classes.json")
     return paths
 
@@ -280,8 +331,15 @@ def _result(save_folder):
     paths = output_paths(save_folder)
     classes = _read_json(paths["classes"])
     if not isinstance(classes, list):
-        raise DataError(f"{paths['classes']}: class list missing or unreadable (run data preparation again)")
-    return {"train": paths["train"], "valid": paths["valid"], "test": paths["test"], "classes": classes}
+        raise DataError(
+            f"{paths['classes']}: class list missing or unreadable (run data preparation again)"
+        )
+    return {
+        "train": paths["train"],
+        "valid": paths["valid"],
+        "test": paths["test"],
+        "classes": classes,
+    }
 
 
 def file_fingerprint(path):
@@ -306,14 +364,25 @@ def existing_preparation(save_folder, opts, skip_prep):
     all_exist = all(os.path.isfile(path) for path in paths.values())
     if skip_prep:
         if not all_exist:
-            missing = [path for path in paths.values() if not os.path.isfile(path)]
-            raise DataError(f"{missing[0]}: manifest not found, but skip_prep is set (prepare the data first)")
-        if not os.path.isfile(os.path.join(save_folder, OPTS_FILE)):  # written last: its absence is a cut-short run
-            raise DataError(f"{os.path.join(save_folder, OPTS_FILE)}: not found, so the preparation that wrote the "
-                            "manifests beside it was interrupted; run once without skip_prep to prepare the data again")
+            missing = [
+                path for path in paths.values() if not os.path.isfile(path)
+            ]
+            raise DataError(
+                f"{missing[0]}: manifest not found, but skip_prep is set (prepare the data first)"
+            )
+        if not os.path.isfile(
+            os.path.join(save_folder, OPTS_FILE)
+        ):  # written last: its absence is a cut-short run
+            raise DataError(
+                f"{os.path.join(save_folder, OPTS_FILE)}: not found, so the preparation that wrote the "
+                "manifests beside it was interrupted; run once without skip_prep to prepare the data again"
+            )
         return _result(save_folder)
     if all_exist and _read_json(os.path.join(save_folder, OPTS_FILE)) == opts:
-        logger.info("Manifests in %s match the options, preparation skipped", save_folder)
+        logger.info(
+            "Manifests in %s match the options, preparation skipped",
+            save_folder,
+        )
         return _result(save_folder)
     return None
 
@@ -336,16 +405,25 @@ def write_preparation(save_folder, manifests, classes, opts):
     logger.info(
         "Wrote manifests to %s (%s)",
         save_folder,
-        ", ".join(f"{split}: {len(manifests[split])} clips" for split in SPLITS),
+        ", ".join(
+            f"{split}: {len(manifests[split])} clips" for split in SPLITS
+        ),
     )
-    return {"train": paths["train"], "valid": paths["valid"], "test": paths["test"], "classes": list(classes)}
+    return {
+        "train": paths["train"],
+        "valid": paths["valid"],
+        "test": paths["test"],
+        "classes": list(classes),
+    }
 
 
 def stem_id(path, line, filename, seen):
     """The manifest id of ``filename`` (its stem); DataError when two lines give the same id."""
     clip_id = os.path.splitext(os.path.basename(filename))[0]
     if clip_id in seen:
-        raise DataError(f"{path}, line {line}: clip id '{clip_id}' ({filename}) already listed on line {seen[clip_id]}")
+        raise DataError(
+            f"{path}, line {line}: clip id '{clip_id}' ({filename}) already listed on line {seen[clip_id]}"
+        )
     seen[clip_id] = line
     return clip_id
 
@@ -360,8 +438,14 @@ def fold_list(folds, name, all_folds):
             number = int(fold)
         except (TypeError, ValueError):
             number = None
-        if number is None or str(number) != str(fold).strip() or number not in all_folds:
-            raise DataError(f"{name}: unknown fold '{fold}' (folds are {min(all_folds)}..{max(all_folds)})")
+        if (
+            number is None
+            or str(number) != str(fold).strip()
+            or number not in all_folds
+        ):
+            raise DataError(
+                f"{name}: unknown fold '{fold}' (folds are {min(all_folds)}..{max(all_folds)})"
+            )
         result.append(number)
     return sorted(set(result))
 
@@ -372,5 +456,7 @@ def check_disjoint(named_folds):
     for name, folds in named_folds.items():
         for fold in folds:
             if fold in owner:
-                raise DataError(f"{name}: fold {fold} is also in {owner[fold]} (splits must not share folds)")
+                raise DataError(
+                    f"{name}: fold {fold} is also in {owner[fold]} (splits must not share folds)"
+                )
             owner[fold] = name

@@ -3,6 +3,7 @@
 docs/methods.md, "L-MAC" (training data augmentation) and "Out-of-domain evaluation". Waveforms are
 ``[batch, samples]`` (or ``[samples]``) float tensors at 16 kHz.
 """
+
 import logging
 import os
 
@@ -29,14 +30,20 @@ def _energy(wav):
 def unit_norm(wav):
     """Scale each row to unit L2 norm along the last axis; an all-zero row stays zero. Same shape as ``wav``."""
     norm = _energy(wav).sqrt()
-    return torch.where(norm > 0, wav / torch.where(norm > 0, norm, torch.ones_like(norm)), wav)
+    return torch.where(
+        norm > 0, wav / torch.where(norm > 0, norm, torch.ones_like(norm)), wav
+    )
 
 
 def _peak_normalize(wav, *others, peak=1.0):
     """Scale each row of ``wav`` so that its largest absolute sample is ``peak``, and ``others`` by the same
     factor; all-zero rows are left alone."""
     top = wav.abs().amax(dim=-1, keepdim=True)
-    scale = torch.where(top > 0, peak / torch.where(top > 0, top, torch.ones_like(top)), torch.ones_like(top))
+    scale = torch.where(
+        top > 0,
+        peak / torch.where(top > 0, top, torch.ones_like(top)),
+        torch.ones_like(top),
+    )
     return (wav * scale, *(other * scale for other in others))
 
 
@@ -54,16 +61,26 @@ def mix_at_snr(signal, noise, snr_db):
     (nothing can be added at a finite SNR); a silent signal gets no noise either (``g = 0``).
     """
     if signal.shape != noise.shape:
-        raise ValueError(f"signal and noise must have one shape, got {tuple(signal.shape)} and {tuple(noise.shape)}")
+        raise ValueError(
+            f"signal and noise must have one shape, got {tuple(signal.shape)} and {tuple(noise.shape)}"
+        )
     snr_db = torch.as_tensor(snr_db, dtype=signal.dtype, device=signal.device)
     if snr_db.dim() == 1:
         snr_db = snr_db.unsqueeze(-1)
     signal_energy, noise_energy = _energy(signal), _energy(noise)
     silent = noise_energy == 0
     if bool(silent.any()):
-        logger.debug("mix_at_snr: %d silent noise row(s) left out of the mixture", int(silent.sum()))
-    gain = torch.sqrt(signal_energy / (torch.where(silent, torch.ones_like(noise_energy), noise_energy)
-                                       * 10 ** (snr_db / 10)))
+        logger.debug(
+            "mix_at_snr: %d silent noise row(s) left out of the mixture",
+            int(silent.sum()),
+        )
+    gain = torch.sqrt(
+        signal_energy
+        / (
+            torch.where(silent, torch.ones_like(noise_energy), noise_energy)
+            * 10 ** (snr_db / 10)
+        )
+    )
     gain = torch.where(silent, torch.zeros_like(gain), gain)
     return signal + gain * noise
 
@@ -89,8 +106,15 @@ def training_mixture(clean, contaminant, snr_db=0.0, peak=1.0):
     return _peak_normalize(mixture, clean, peak=peak)
 
 
-def ood_mixture(clean, condition, other=None, speech=None, generator=None, peak_normalize=True,
-                return_clean=False):
+def ood_mixture(
+    clean,
+    condition,
+    other=None,
+    speech=None,
+    generator=None,
+    peak_normalize=True,
+    return_clean=False,
+):
     """An out-of-domain version of ``clean`` (docs/methods.md, "Out-of-domain evaluation").
 
     The weights apply to unit-norm signals (``unit_norm`` of each row):
@@ -117,15 +141,21 @@ def ood_mixture(clean, condition, other=None, speech=None, generator=None, peak_
     torch.Tensor ``mixture``, or ``(mixture, clean_part)`` with ``return_clean``.
     """
     if condition not in OOD_WEIGHTS:
-        raise ValueError(f"unknown OOD condition {condition!r}; known: {list(OOD_CONDITIONS)}")
+        raise ValueError(
+            f"unknown OOD condition {condition!r}; known: {list(OOD_CONDITIONS)}"
+        )
     if condition == "white_noise":
-        contaminant = torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device="cpu")
+        contaminant = torch.randn(
+            clean.shape, generator=generator, dtype=clean.dtype, device="cpu"
+        )
         contaminant = contaminant.to(clean.device)
     else:
         contaminant = other if condition == "other_class_mixture" else speech
         name = "other" if condition == "other_class_mixture" else "speech"
         if contaminant is None:
-            raise ValueError(f"OOD condition {condition!r} needs the {name!r} signal")
+            raise ValueError(
+                f"OOD condition {condition!r} needs the {name!r} signal"
+            )
         if contaminant.shape != clean.shape:
             raise ValueError(
                 f"{name} must have the shape of clean {tuple(clean.shape)}, got {tuple(contaminant.shape)}"
@@ -141,7 +171,11 @@ def ood_mixture(clean, condition, other=None, speech=None, generator=None, peak_
 def _wav_files(folder):
     files = []
     for root, _, names in os.walk(folder):
-        files.extend(os.path.join(root, name) for name in names if name.lower().endswith(".wav"))
+        files.extend(
+            os.path.join(root, name)
+            for name in names
+            if name.lower().endswith(".wav")
+        )
     return sorted(files)
 
 
@@ -167,14 +201,18 @@ class ContaminantBank:
         The folder does not exist or holds no wav file.
     """
 
-    def __init__(self, files, num_samples, sample_rate=SAMPLE_RATE, seed=0, cache=True):
+    def __init__(
+        self, files, num_samples, sample_rate=SAMPLE_RATE, seed=0, cache=True
+    ):
         if isinstance(files, (str, os.PathLike)):
             folder = os.fspath(files)
             if not os.path.isdir(folder):
                 raise DataError(f"{folder}: contaminant folder not found")
             files = _wav_files(folder)
             if not files:
-                raise DataError(f"{folder}: contaminant folder holds no wav file")
+                raise DataError(
+                    f"{folder}: contaminant folder holds no wav file"
+                )
         else:
             files = [os.fspath(f) for f in files]
             if not files:
@@ -203,8 +241,12 @@ class ContaminantBank:
     def _crop(self, wav, generator):
         length = wav.shape[0]
         if length >= self.num_samples:
-            start = int(torch.randint(length - self.num_samples + 1, (1,), generator=generator))
-            return wav[start:start + self.num_samples]
+            start = int(
+                torch.randint(
+                    length - self.num_samples + 1, (1,), generator=generator
+                )
+            )
+            return wav[start : start + self.num_samples]
         offset = int(torch.randint(length, (1,), generator=generator))
         positions = (torch.arange(self.num_samples) + offset) % length
         return wav[positions]
@@ -213,5 +255,9 @@ class ContaminantBank:
         """``[batch_size, num_samples]`` crops of randomly chosen files (random start; a file shorter than
         ``num_samples`` is looped from a random offset). ``generator`` defaults to the bank's own."""
         generator = self._generator if generator is None else generator
-        indices = torch.randint(len(self.files), (batch_size,), generator=generator).tolist()
-        return torch.stack([self._crop(self.load(index), generator) for index in indices])
+        indices = torch.randint(
+            len(self.files), (batch_size,), generator=generator
+        ).tolist()
+        return torch.stack(
+            [self._crop(self.load(index), generator) for index in indices]
+        )

@@ -7,12 +7,13 @@ has ground truth (the synthetic set), ``clean_sig`` holds the target event alone
 each class's events apart (``clean_by_class``), ``clean_class_sig`` ``[C, samples]`` holds them (zeros for the
 classes absent from the clip).
 """
+
 import json
 import os
 
 import torch
-import speechbrain as sb
 
+import speechbrain as sb
 from interpretability.audio import SAMPLE_RATE, pad_or_crop, read_audio
 from interpretability.errors import DataError
 
@@ -20,7 +21,9 @@ from interpretability.errors import DataError
 def load_classes(path):
     """The ordered class list written by preparation (``classes.json``)."""
     if not os.path.isfile(path):
-        raise DataError(f"{path}: class list not found (run data preparation first)")
+        raise DataError(
+            f"{path}: class list not found (run data preparation first)"
+        )
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
@@ -34,8 +37,13 @@ def has_key(json_path, key):
     return all(key in entry for entry in data.values())
 
 
-def classification_datasets(manifests, clip_seconds, multilabel=False, sample_rate=SAMPLE_RATE,
-                            with_clean=True):
+def classification_datasets(
+    manifests,
+    clip_seconds,
+    multilabel=False,
+    sample_rate=SAMPLE_RATE,
+    with_clean=True,
+):
     """Build one ``DynamicItemDataset`` per split.
 
     Arguments
@@ -57,12 +65,16 @@ def classification_datasets(manifests, clip_seconds, multilabel=False, sample_ra
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def audio_pipeline(wav):
-        return pad_or_crop(read_audio(wav, sample_rate, allow_silent=True), num_samples)
+        return pad_or_crop(
+            read_audio(wav, sample_rate, allow_silent=True), num_samples
+        )
 
     @sb.utils.data_pipeline.takes("clean_wav")
     @sb.utils.data_pipeline.provides("clean_sig")
     def clean_pipeline(clean_wav):
-        return pad_or_crop(read_audio(clean_wav, sample_rate, allow_silent=True), num_samples)
+        return pad_or_crop(
+            read_audio(clean_wav, sample_rate, allow_silent=True), num_samples
+        )
 
     classes = list(manifests.get("classes") or [])
 
@@ -72,8 +84,12 @@ def classification_datasets(manifests, clip_seconds, multilabel=False, sample_ra
         sigs = torch.zeros(len(classes), num_samples)
         for name, path in clean_by_class.items():
             if name not in classes:
-                raise DataError(f"{path}: clean source of class '{name}', which is not in the class list {classes}")
-            sigs[classes.index(name)] = pad_or_crop(read_audio(path, sample_rate, allow_silent=True), num_samples)
+                raise DataError(
+                    f"{path}: clean source of class '{name}', which is not in the class list {classes}"
+                )
+            sigs[classes.index(name)] = pad_or_crop(
+                read_audio(path, sample_rate, allow_silent=True), num_samples
+            )
         return sigs
 
     @sb.utils.data_pipeline.takes("label_id")
@@ -103,7 +119,12 @@ def classification_datasets(manifests, clip_seconds, multilabel=False, sample_ra
         if with_clean and has_key(path, "clean_wav"):
             dynamic_items.append(clean_pipeline)
             output_keys.append("clean_sig")
-        if with_clean and multilabel and classes and has_key(path, "clean_by_class"):
+        if (
+            with_clean
+            and multilabel
+            and classes
+            and has_key(path, "clean_by_class")
+        ):
             dynamic_items.append(clean_by_class_pipeline)
             output_keys.append("clean_class_sig")
         datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(

@@ -14,6 +14,7 @@ Presence is 1 / 0 / -1, where -1 means "not annotated": such classes are masked,
 official 2020 baseline: train = present when any volunteer marked it; validate / test = the annotator 0 row.
 The synthetic set in this layout adds ``<root>/audio_clean/`` and ``<root>/meta/events.csv``.
 """
+
 import logging
 import os
 import re
@@ -38,11 +39,17 @@ def coarse_columns(csv_path, fieldnames):
         if match:
             columns.append((name, match.group(2)))
     if not columns:
-        raise DataError(f"{csv_path}: no coarse presence column ('<c>_<name>_presence', e.g. '1_engine_presence')")
+        raise DataError(
+            f"{csv_path}: no coarse presence column ('<c>_<name>_presence', e.g. '1_engine_presence')"
+        )
     names = [class_name for _, class_name in columns]
-    duplicates = sorted({class_name for class_name in names if names.count(class_name) > 1})
+    duplicates = sorted(
+        {class_name for class_name in names if names.count(class_name) > 1}
+    )
     if duplicates:
-        raise DataError(f"{csv_path}: coarse class '{duplicates[0]}' has two presence columns")
+        raise DataError(
+            f"{csv_path}: coarse class '{duplicates[0]}' has two presence columns"
+        )
     return columns
 
 
@@ -53,18 +60,31 @@ def find_audio(root):
     v2.3 keeps audio in ``audio*`` shards, v1 in ``train/`` and ``validate/`` (and ``test/``) subfolders.
     """
     candidates = sorted(
-        name for name in os.listdir(root)
+        name
+        for name in os.listdir(root)
         if os.path.isdir(os.path.join(root, name))
-        and (name.startswith("audio") and name != "audio_clean" or name in ("train", "validate", "test"))
+        and (
+            name.startswith("audio")
+            and name != "audio_clean"
+            or name in ("train", "validate", "test")
+        )
     )
-    version = "2.3" if any(name.startswith("audio") for name in candidates) else "1"
+    version = (
+        "2.3" if any(name.startswith("audio") for name in candidates) else "1"
+    )
     located, others = {}, {}
     for folder in candidates:
         for dirpath, dirnames, filenames in os.walk(os.path.join(root, folder)):
             dirnames.sort()
             for filename in sorted(filenames):
-                found = located if filename.lower().endswith(AUDIO_SUFFIXES) else others
-                found.setdefault(filename, os.path.abspath(os.path.join(dirpath, filename)))
+                found = (
+                    located
+                    if filename.lower().endswith(AUDIO_SUFFIXES)
+                    else others
+                )
+                found.setdefault(
+                    filename, os.path.abspath(os.path.join(dirpath, filename))
+                )
     # a file of another type is only ever named in an error: annotations.csv naming it is a mistake
     return located, version, candidates, others
 
@@ -85,13 +105,28 @@ def _presence(csv_path, line, row, column):
 def _targets(rows):
     """Targets and mask from presence rows ``[[p_1..p_C], ...]``: present if any row says 1; masked where all -1."""
     num_classes = len(rows[0])
-    targets = [1.0 if any(row[k] == 1 for row in rows) else 0.0 for k in range(num_classes)]
-    mask = [0 if all(row[k] == -1 for row in rows) else 1 for k in range(num_classes)]
+    targets = [
+        1.0 if any(row[k] == 1 for row in rows) else 0.0
+        for k in range(num_classes)
+    ]
+    mask = [
+        0 if all(row[k] == -1 for row in rows) else 1
+        for k in range(num_classes)
+    ]
     return targets, mask
 
 
-def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split="validate", test_split="test",
-                      skip_prep=False, check_audio=True, download=False, checksum=None):
+def prepare_sonyc_ust(
+    data_folder,
+    save_folder,
+    train_split="train",
+    valid_split="validate",
+    test_split="test",
+    skip_prep=False,
+    check_audio=True,
+    download=False,
+    checksum=None,
+):
     """Write ``train.json``, ``valid.json``, ``test.json`` and ``classes.json`` into ``save_folder``.
 
     Manifest entries, keyed by the file stem::
@@ -116,7 +151,11 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
     -------
     dict ``{"train": path, "valid": path, "test": path, "classes": [names]}``
     """
-    split_names = {"train": str(train_split), "valid": str(valid_split), "test": str(test_split)}
+    split_names = {
+        "train": str(train_split),
+        "valid": str(valid_split),
+        "test": str(test_split),
+    }
     root = os.path.abspath(os.fspath(data_folder))
     if download and not skip_prep:
         ensure_dataset("SONYC-UST", root, checksum=checksum)
@@ -133,7 +172,9 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
     if done is not None:
         return done
     if len(set(split_names.values())) != 3:
-        raise DataError(f"train_split / valid_split / test_split must differ, got {split_names}")
+        raise DataError(
+            f"train_split / valid_split / test_split must differ, got {split_names}"
+        )
 
     mf.require_folder(root)
     fieldnames, rows = mf.read_csv(csv_path, REQUIRED_COLUMNS)
@@ -148,8 +189,18 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
         split_name = mf.cell(csv_path, line, row, "split")
         filename = mf.cell(csv_path, line, row, "audio_filename")
         annotator = mf.int_cell(csv_path, line, row, "annotator_id")
-        presence = [_presence(csv_path, line, row, column) for column, _ in columns]
-        clip = clips.setdefault(filename, {"split": split_name, "line": line, "volunteers": [], "verified": []})
+        presence = [
+            _presence(csv_path, line, row, column) for column, _ in columns
+        ]
+        clip = clips.setdefault(
+            filename,
+            {
+                "split": split_name,
+                "line": line,
+                "volunteers": [],
+                "verified": [],
+            },
+        )
         if clip["split"] != split_name:
             raise DataError(
                 f"{csv_path}, line {line}: clip '{filename}' is in split '{split_name}' here but in "
@@ -160,19 +211,31 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
         elif annotator == 0:
             clip["verified"].append((line, presence))
 
-    split_has_rows = {split: any(c["split"] == name for c in clips.values()) for split, name in split_names.items()}
+    split_has_rows = {
+        split: any(c["split"] == name for c in clips.values())
+        for split, name in split_names.items()
+    }
     use_valid_as_test = not split_has_rows["test"]
     if use_valid_as_test:
         logger.warning(
             "%s: no row in split '%s' (the v1 layout has none); the '%s' clips are used as the test set too",
-            csv_path, split_names["test"], split_names["valid"],
+            csv_path,
+            split_names["test"],
+            split_names["valid"],
         )
     for split in ("train", "valid"):
         if not split_has_rows[split]:
-            raise DataError(f"{csv_path}: no row in split '{split_names[split]}' (column 'split')")
+            raise DataError(
+                f"{csv_path}: no row in split '{split_names[split]}' (column 'split')"
+            )
 
     located, version, audio_folders, not_audio = find_audio(root)
-    logger.info("SONYC-UST layout v%s, %d audio files in %s", version, len(located), ", ".join(audio_folders))
+    logger.info(
+        "SONYC-UST layout v%s, %d audio files in %s",
+        version,
+        len(located),
+        ", ".join(audio_folders),
+    )
     manifests = {split: {} for split in mf.SPLITS}
     seen, unlabelled = {}, 0
     for filename, clip in mf.progress(list(clips.items()), "SONYC-UST clips"):
@@ -200,8 +263,10 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
         clip_id = mf.stem_id(csv_path, line, filename, seen)
         wav = located.get(os.path.basename(filename))
         if wav is None and os.path.basename(filename) in not_audio:
-            raise DataError(f"{csv_path}, line {line}: {not_audio[os.path.basename(filename)]} is not an audio file "
-                            f"(expected one of {', '.join(AUDIO_SUFFIXES)})")
+            raise DataError(
+                f"{csv_path}, line {line}: {not_audio[os.path.basename(filename)]} is not an audio file "
+                f"(expected one of {', '.join(AUDIO_SUFFIXES)})"
+            )
         if wav is None:
             raise DataError(
                 f"{csv_path}, line {line}: audio file not found: {filename} "
@@ -209,7 +274,9 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
             )
         entry = {
             "wav": wav,
-            "labels": [name for name, target in zip(classes, targets) if target == 1.0],
+            "labels": [
+                name for name, target in zip(classes, targets) if target == 1.0
+            ],
             "targets": targets,
             "target_mask": mask,
             "split": clip["split"],
@@ -218,12 +285,21 @@ def prepare_sonyc_ust(data_folder, save_folder, train_split="train", valid_split
         mf.attach_ground_truth(entry, ground_truth, filename, csv_path, line)
         manifests[split][clip_id] = entry
     if unlabelled:
-        logger.warning("%s: %d train clips have no volunteer or annotator 0 row; all classes masked",
-                       csv_path, unlabelled)
+        logger.warning(
+            "%s: %d train clips have no volunteer or annotator 0 row; all classes masked",
+            csv_path,
+            unlabelled,
+        )
     if use_valid_as_test:
         manifests["test"] = dict(manifests["valid"])
     for split in ("train", "valid") if use_valid_as_test else mf.SPLITS:
-        _check_labels(csv_path, split_names[split], manifests[split], classes, training=split == "train")
+        _check_labels(
+            csv_path,
+            split_names[split],
+            manifests[split],
+            classes,
+            training=split == "train",
+        )
     return mf.write_preparation(save_folder, manifests, classes, opts)
 
 
@@ -234,15 +310,34 @@ def _check_labels(csv_path, split_name, manifest, classes, training):
     if not manifest:
         return
     if not any(any(entry["target_mask"]) for entry in manifest.values()):
-        raise DataError(f"{csv_path}: every presence value of the '{split_name}' clips is -1 (not annotated): "
-                        f"there is nothing to train on or score there")
-    absent = [name for k, name in enumerate(classes)
-              if not any(entry["targets"][k] == 1.0 for entry in manifest.values())]
+        raise DataError(
+            f"{csv_path}: every presence value of the '{split_name}' clips is -1 (not annotated): "
+            f"there is nothing to train on or score there"
+        )
+    absent = [
+        name
+        for k, name in enumerate(classes)
+        if not any(entry["targets"][k] == 1.0 for entry in manifest.values())
+    ]
     if absent:
-        consequence = ("the classifier cannot learn them" if training
-                       else "their AUPRC there is 0 (DCASE convention)")
-        logger.warning("%s: no '%s' clip is labelled %s: %s", csv_path, split_name, ", ".join(absent), consequence)
+        consequence = (
+            "the classifier cannot learn them"
+            if training
+            else "their AUPRC there is 0 (DCASE convention)"
+        )
+        logger.warning(
+            "%s: no '%s' clip is labelled %s: %s",
+            csv_path,
+            split_name,
+            ", ".join(absent),
+            consequence,
+        )
     empty = sum(1 for entry in manifest.values() if not entry["labels"])
     if empty:
-        logger.info("%s: %d of %d '%s' clips have no positive label (kept as negatives of every class)",
-                    csv_path, empty, len(manifest), split_name)
+        logger.info(
+            "%s: %d of %d '%s' clips have no positive label (kept as negatives of every class)",
+            csv_path,
+            empty,
+            len(manifest),
+            split_name,
+        )

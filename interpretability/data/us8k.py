@@ -9,6 +9,7 @@ Layout (``data_folder`` = the ``UrbanSound8K`` folder)::
 10 predefined folds that are never reshuffled. The synthetic set in this layout adds ``<root>/audio_clean/``
 and ``<root>/meta/events.csv`` (filenames ``fold1/x.wav``, relative to ``audio/``).
 """
+
 import logging
 import os
 
@@ -29,8 +30,16 @@ def _single_fold(fold, name):
     return folds[0]
 
 
-def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_prep=False, check_audio=True,
-                 download=False, checksum=None):
+def prepare_us8k(
+    data_folder,
+    save_folder,
+    test_fold=10,
+    valid_fold=None,
+    skip_prep=False,
+    check_audio=True,
+    download=False,
+    checksum=None,
+):
     """Write ``train.json``, ``valid.json``, ``test.json`` and ``classes.json`` into ``save_folder``.
 
     ``test_fold`` is the held-out fold; ``valid_fold`` defaults to the fold before it (wrapping 1 -> 10);
@@ -52,9 +61,13 @@ def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_p
         valid_fold = test_fold - 1 if test_fold > 1 else 10
     valid_fold = _single_fold(valid_fold, "valid_fold")
     if valid_fold == test_fold:
-        raise DataError(f"valid_fold: fold {valid_fold} is also the test_fold (splits must not share folds)")
+        raise DataError(
+            f"valid_fold: fold {valid_fold} is also the test_fold (splits must not share folds)"
+        )
     folds = {
-        "train": [fold for fold in US8K_FOLDS if fold not in (valid_fold, test_fold)],
+        "train": [
+            fold for fold in US8K_FOLDS if fold not in (valid_fold, test_fold)
+        ],
         "valid": [valid_fold],
         "test": [test_fold],
     }
@@ -82,13 +95,19 @@ def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_p
     mf.require_folder(audio_folder, "audio folder")
     ground_truth = mf.load_ground_truth(root)
 
-    split_of_fold = {fold: split for split, split_folds in folds.items() for fold in split_folds}
+    split_of_fold = {
+        fold: split
+        for split, split_folds in folds.items()
+        for fold in split_folds
+    }
     class_rows, seen, parsed = [], {}, []
     for line, row in rows:
         filename = mf.cell(csv_path, line, row, "slice_file_name")
         fold = mf.int_cell(csv_path, line, row, "fold")
         if fold not in US8K_FOLDS:
-            raise DataError(f"{csv_path}, line {line}: unknown fold '{fold}' (UrbanSound8K folds are 1..10)")
+            raise DataError(
+                f"{csv_path}, line {line}: unknown fold '{fold}' (UrbanSound8K folds are 1..10)"
+            )
         class_id = mf.int_cell(csv_path, line, row, "classID")
         name = mf.cell(csv_path, line, row, "class")
         class_rows.append((line, class_id, name))
@@ -97,7 +116,9 @@ def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_p
     classes = mf.check_class_ids(csv_path, class_rows, "class")
 
     manifests = {split: {} for split in mf.SPLITS}
-    for line, clip_id, filename, fold, class_id, name in mf.progress(parsed, "UrbanSound8K clips"):
+    for line, clip_id, filename, fold, class_id, name in mf.progress(
+        parsed, "UrbanSound8K clips"
+    ):
         relative = f"fold{fold}/{filename}"
         wav = os.path.join(audio_folder, f"fold{fold}", filename)
         entry = {"wav": wav, "label": name, "label_id": class_id, "fold": fold}
@@ -106,5 +127,7 @@ def prepare_us8k(data_folder, save_folder, test_fold=10, valid_fold=None, skip_p
         manifests[split_of_fold[fold]][clip_id] = entry
     for split in mf.SPLITS:
         if not manifests[split]:
-            raise DataError(f"{csv_path}: no clip in the {split} folds {folds[split]}")
+            raise DataError(
+                f"{csv_path}: no clip in the {split} folds {folds[split]}"
+            )
     return mf.write_preparation(save_folder, manifests, classes, opts)

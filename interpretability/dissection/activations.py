@@ -5,6 +5,7 @@ A neuron is a channel of a convolutional output ``[B, C, ...]`` or a unit of a l
 or ``cls``: token 0 of a transformer output ``[B, tokens, dim]``). The same pooling is used for every layer.
 Layers are resolved by dotted module path (``model.get_submodule``), never by evaluating strings.
 """
+
 import difflib
 import logging
 import os
@@ -22,10 +23,18 @@ logger = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "max", "cls")
 # Modules whose outputs put neurons on axis 1 (channels first).
-_CHANNEL_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm,
-                  nn.GroupNorm, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-                  nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd, nn.Dropout2d,
-                  nn.Dropout3d)
+_CHANNEL_FIRST = (
+    nn.modules.conv._ConvNd,
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.GroupNorm,
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
+    nn.Dropout2d,
+    nn.Dropout3d,
+)
 _LAST_AXIS = (nn.Linear, nn.LayerNorm, nn.Embedding, nn.MultiheadAttention)
 
 
@@ -55,10 +64,14 @@ def resolve_layers(model, layer_names):
         except AttributeError:
             valid = [n for n, _ in model.named_modules() if n]
             close = difflib.get_close_matches(name, valid, n=5)
-            shown = ", ".join(valid[:60]) + (f", ... ({len(valid)} in all)" if len(valid) > 60 else "")
+            shown = ", ".join(valid[:60]) + (
+                f", ... ({len(valid)} in all)" if len(valid) > 60 else ""
+            )
             hint = f"; did you mean {', '.join(close)}?" if close else "."
-            raise InputError(f"layer {name!r} is not a module of {type(model).__name__}{hint} "
-                             f"Valid names: {shown}") from None
+            raise InputError(
+                f"layer {name!r} is not a module of {type(model).__name__}{hint} "
+                f"Valid names: {shown}"
+            ) from None
     return modules
 
 
@@ -70,7 +83,9 @@ def _first_tensor(output):
         first = output[0]
         if isinstance(first, torch.Tensor):
             return first
-    raise TypeError(f"cannot read neurons from a module output of type {type(output).__name__}")
+    raise TypeError(
+        f"cannot read neurons from a module output of type {type(output).__name__}"
+    )
 
 
 def neuron_axis(module, output, override=None):
@@ -80,10 +95,14 @@ def neuron_axis(module, output, override=None):
     are channels-first, and linear / norm / transformer outputs put units last.
     """
     if output.ndim < 2:
-        raise ValueError(f"output of shape {tuple(output.shape)} has no batch and neuron axes")
+        raise ValueError(
+            f"output of shape {tuple(output.shape)} has no batch and neuron axes"
+        )
     if override is not None:
         if override not in ("channel", "last"):
-            raise ValueError(f"neuron axis must be 'channel' or 'last', got {override!r}")
+            raise ValueError(
+                f"neuron axis must be 'channel' or 'last', got {override!r}"
+            )
         return 1 if override == "channel" else output.ndim - 1
     if output.ndim == 2 or isinstance(module, _LAST_AXIS):
         return output.ndim - 1
@@ -101,8 +120,10 @@ def pool_neurons(output, axis, pooling):
         return x
     if pooling == "cls":
         if axis != output.ndim - 1 or output.ndim != 3:
-            raise ValueError(f"'cls' pooling needs a transformer output [B, tokens, dim]; got shape "
-                             f"{tuple(output.shape)} with neurons on axis {axis}")
+            raise ValueError(
+                f"'cls' pooling needs a transformer output [B, tokens, dim]; got shape "
+                f"{tuple(output.shape)} with neurons on axis {axis}"
+            )
         return x[:, 0]
     x = x.reshape(x.shape[0], -1, x.shape[-1])
     return x.mean(dim=1) if pooling == "mean" else x.amax(dim=1)
@@ -113,7 +134,9 @@ def _hooks(modules, hook_factory):
     handles = []
     try:
         for name, module in modules.items():
-            handles.append(module.register_forward_hook(hook_factory(name, module)))
+            handles.append(
+                module.register_forward_hook(hook_factory(name, module))
+            )
         yield
     finally:
         for handle in handles:
@@ -132,8 +155,16 @@ def _to_device(inputs, device):
     return inputs
 
 
-def capture_activations(model, layer_names, batches, pooling="mean", forward_fn=None, neuron_axes=None,
-                        device=None, progress=True):
+def capture_activations(
+    model,
+    layer_names,
+    batches,
+    pooling="mean",
+    forward_fn=None,
+    neuron_axes=None,
+    device=None,
+    progress=True,
+):
     """Pooled activations of named layers over all batches.
 
     Arguments
@@ -164,7 +195,9 @@ def capture_activations(model, layer_names, batches, pooling="mean", forward_fn=
     neuron_axes = dict(neuron_axes or {})
     unknown = set(neuron_axes) - set(modules)
     if unknown:
-        raise InputError(f"neuron_axes names layers that are not captured: {sorted(unknown)}")
+        raise InputError(
+            f"neuron_axes names layers that are not captured: {sorted(unknown)}"
+        )
     collected = {name: [] for name in modules}
     current = {}
     described = set()
@@ -175,36 +208,61 @@ def capture_activations(model, layer_names, batches, pooling="mean", forward_fn=
             axis = neuron_axis(module, tensor, neuron_axes.get(name))
             if name not in described:
                 described.add(name)
-                logger.info("layer %s: output %s, neurons on axis %d (%d neurons), %s pooling",
-                            name, tuple(tensor.shape), axis, tensor.shape[axis], pooling)
-            current.setdefault(name, []).append(pool_neurons(tensor.detach(), axis, pooling).float().cpu())
+                logger.info(
+                    "layer %s: output %s, neurons on axis %d (%d neurons), %s pooling",
+                    name,
+                    tuple(tensor.shape),
+                    axis,
+                    tensor.shape[axis],
+                    pooling,
+                )
+            current.setdefault(name, []).append(
+                pool_neurons(tensor.detach(), axis, pooling).float().cpu()
+            )
+
         return hook
 
     ids = []
     with _hooks(modules, hook_factory), torch.no_grad():
-        for batch_ids, inputs in tqdm(batches, desc="activations", disable=not progress):
+        for batch_ids, inputs in tqdm(
+            batches, desc="activations", disable=not progress
+        ):
             batch_ids = list(batch_ids)
             current.clear()
             forward_fn(model, _to_device(inputs, device))
             for name in modules:
                 outputs = current.get(name, [])
                 if len(outputs) != 1:
-                    raise RuntimeError(f"layer {name!r} ran {len(outputs)} times in one forward pass; "
-                                       "hook a module that runs exactly once")
+                    raise RuntimeError(
+                        f"layer {name!r} ran {len(outputs)} times in one forward pass; "
+                        "hook a module that runs exactly once"
+                    )
                 if outputs[0].shape[0] != len(batch_ids):
-                    raise RuntimeError(f"layer {name!r} gave {outputs[0].shape[0]} rows for a batch of "
-                                       f"{len(batch_ids)} ids")
+                    raise RuntimeError(
+                        f"layer {name!r} gave {outputs[0].shape[0]} rows for a batch of "
+                        f"{len(batch_ids)} ids"
+                    )
                 collected[name].append(outputs[0])
             ids.extend(batch_ids)
     if not ids:
         raise InputError("no batches to capture activations from")
-    return Activations({name: torch.cat(parts) for name, parts in collected.items()}, ids=ids, pooling=pooling)
+    return Activations(
+        {name: torch.cat(parts) for name, parts in collected.items()},
+        ids=ids,
+        pooling=pooling,
+    )
 
 
 def save_activations(path, activations):
     """Write :class:`Activations` to ``path`` atomically (``torch.save`` of plain tensors, lists and strings)."""
-    atomic_torch_save(path, {"ids": list(activations.ids), "pooling": activations.pooling,
-                             "layers": {name: t.contiguous() for name, t in activations.items()}})
+    atomic_torch_save(
+        path,
+        {
+            "ids": list(activations.ids),
+            "pooling": activations.pooling,
+            "layers": {name: t.contiguous() for name, t in activations.items()},
+        },
+    )
 
 
 def load_activations(path):
@@ -242,11 +300,22 @@ def merge_activation_shards(paths):
         raise InputError("no activation shards to merge")
     first = shards[0]
     for path, shard in zip(paths[1:], shards[1:]):
-        if set(shard) != set(first) or shard.pooling != first.pooling or shard.widths() != first.widths():
-            raise InputError(f"{path}: layers / widths / pooling differ from {paths[0]}")
+        if (
+            set(shard) != set(first)
+            or shard.pooling != first.pooling
+            or shard.widths() != first.widths()
+        ):
+            raise InputError(
+                f"{path}: layers / widths / pooling differ from {paths[0]}"
+            )
     ids = [i for shard in shards for i in shard.ids]
     duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     if duplicates:
-        raise InputError(f"clip ids present in more than one shard: {duplicates[:10]}")
-    return Activations({name: torch.cat([s[name] for s in shards]) for name in first}, ids=ids,
-                       pooling=first.pooling)
+        raise InputError(
+            f"clip ids present in more than one shard: {duplicates[:10]}"
+        )
+    return Activations(
+        {name: torch.cat([s[name] for s in shards]) for name in first},
+        ids=ids,
+        pooling=first.pooling,
+    )

@@ -9,6 +9,7 @@ cluster one of its sentences falls in. With a templated captioner that is nearly
 descriptions share ("It is a single short event.") puts almost every clip in one cluster, so every neuron counts
 as interpretable whatever it responds to.
 """
+
 import io
 import logging
 import math
@@ -21,7 +22,9 @@ from interpretability.results import atomic_write_bytes
 logger = logging.getLogger(__name__)
 
 
-def description_clusters(descriptions, text_encoder, n_clusters=10, seed=0, unit="description"):
+def description_clusters(
+    descriptions, text_encoder, n_clusters=10, seed=0, unit="description"
+):
     """K-means over the embeddings of the descriptions (``unit "description"``: one cluster per clip) or of their
     sentences (``unit "sentence"``: a clip joins the cluster of each of its sentences).
 
@@ -30,11 +33,20 @@ def description_clusters(descriptions, text_encoder, n_clusters=10, seed=0, unit
     from sklearn.cluster import KMeans
 
     if unit not in ("description", "sentence"):
-        raise ValueError(f"unit must be 'description' or 'sentence', got {unit!r}")
+        raise ValueError(
+            f"unit must be 'description' or 'sentence', got {unit!r}"
+        )
     texts, owner = [], []
     for i, description in enumerate(descriptions):
-        parts = split_sentences(description) if unit == "sentence" else (
-            [description.strip()] if description and description.strip() else [])
+        parts = (
+            split_sentences(description)
+            if unit == "sentence"
+            else (
+                [description.strip()]
+                if description and description.strip()
+                else []
+            )
+        )
         for text in parts:
             texts.append(text)
             owner.append(i)
@@ -44,7 +56,9 @@ def description_clusters(descriptions, text_encoder, n_clusters=10, seed=0, unit
     distinct = sorted(set(texts))
     embeddings = text_encoder.encode(distinct).numpy()
     k = max(1, min(n_clusters, len(distinct)))
-    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(embeddings)
+    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(
+        embeddings
+    )
     label_of = dict(zip(distinct, labels.tolist()))
     for text, i in zip(texts, owner):
         clusters[i].add(label_of[text])
@@ -72,8 +86,10 @@ def uninterpretable_neurons(top_indices, clusters, tau=0.6):
 
 def uninterpretable_share(top_indices_per_layer, clusters, tau=0.6):
     """``{layer: share in [0, 1]}`` of uninterpretable neurons, from ``{layer: [M, K] top-K clip indices}``."""
-    return {layer: float(uninterpretable_neurons(top, clusters, tau).float().mean())
-            for layer, top in top_indices_per_layer.items()}
+    return {
+        layer: float(uninterpretable_neurons(top, clusters, tau).float().mean())
+        for layer, top in top_indices_per_layer.items()
+    }
 
 
 def plot_uninterpretable(shares, path, title="Uninterpretable neurons"):
@@ -89,11 +105,21 @@ def plot_uninterpretable(shares, path, title="Uninterpretable neurons"):
 
     if shares and all(isinstance(v, (int, float)) for v in shares.values()):
         shares = {"": shares}
-    figure, axis = plt.subplots(figsize=(max(4.0, 0.6 * max((len(s) for s in shares.values()), default=1)), 3.5))
+    figure, axis = plt.subplots(
+        figsize=(
+            max(4.0, 0.6 * max((len(s) for s in shares.values()), default=1)),
+            3.5,
+        )
+    )
     try:
         for series, per_layer in shares.items():
             layers = list(per_layer)
-            axis.plot(range(len(layers)), [100 * per_layer[layer] for layer in layers], marker="o", label=series or None)
+            axis.plot(
+                range(len(layers)),
+                [100 * per_layer[layer] for layer in layers],
+                marker="o",
+                label=series or None,
+            )
             axis.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
         axis.set_ylabel("uninterpretable neurons (%)")
         axis.set_ylim(0, 100)

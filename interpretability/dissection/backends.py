@@ -1,4 +1,5 @@
 """The pluggable models of an AND run (captioner, summariser, text / audio-text encoders, POS tagger)."""
+
 import functools
 import inspect
 import logging
@@ -56,10 +57,22 @@ class Backends:
     :class:`SpacyTagger` with ``spacy_model``); ``audio_text_encoder`` None turns TAB off.
     """
 
-    def __init__(self, captioner=None, summarizer=None, text_encoder=None, audio_text_encoder=None, pos_tagger=None,
-                 spacy_model=None):
-        self._given = {"captioner": captioner, "summarizer": summarizer, "text_encoder": text_encoder,
-                       "audio_text_encoder": audio_text_encoder, "pos_tagger": pos_tagger}
+    def __init__(
+        self,
+        captioner=None,
+        summarizer=None,
+        text_encoder=None,
+        audio_text_encoder=None,
+        pos_tagger=None,
+        spacy_model=None,
+    ):
+        self._given = {
+            "captioner": captioner,
+            "summarizer": summarizer,
+            "text_encoder": text_encoder,
+            "audio_text_encoder": audio_text_encoder,
+            "pos_tagger": pos_tagger,
+        }
         self._built = {}
         self.spacy_model = spacy_model
 
@@ -94,8 +107,9 @@ class Backends:
         if given is None:
             return True
         target = given.func if isinstance(given, functools.partial) else given
-        return isinstance(given, AcousticCaptioner) or (isinstance(target, type) and issubclass(target,
-                                                                                                 AcousticCaptioner))
+        return isinstance(given, AcousticCaptioner) or (
+            isinstance(target, type) and issubclass(target, AcousticCaptioner)
+        )
 
     @property
     def text_encoder(self):
@@ -108,7 +122,11 @@ class Backends:
 
     @property
     def summarizer(self):
-        return self._get("summarizer", "summarize", lambda: ExtractiveSummarizer(text_encoder=self.text_encoder))
+        return self._get(
+            "summarizer",
+            "summarize",
+            lambda: ExtractiveSummarizer(text_encoder=self.text_encoder),
+        )
 
     @property
     def has_audio_text_encoder(self):
@@ -122,4 +140,6 @@ class Backends:
     def pos_tagger(self):
         from interpretability.dissection.pos import SpacyTagger
 
-        return self._get("pos_tagger", "tag", lambda: SpacyTagger(self.spacy_model))
+        return self._get(
+            "pos_tagger", "tag", lambda: SpacyTagger(self.spacy_model)
+        )

@@ -7,6 +7,7 @@ Note for templated summaries (:class:`~.summarizers.ExtractiveSummarizer`): Mini
 in one antonym very high ("Most clips are loud." / "... quiet." ~0.86), so with that summariser use a threshold
 near 1 (e.g. 0.97): equal properties give identical sentences (cosine 1).
 """
+
 import logging
 import re
 from dataclasses import dataclass, field
@@ -35,31 +36,52 @@ class CalibratedSummary:
 
     text: str
     kept: list = field(default_factory=list)
-    removed: list = field(default_factory=list)   # dicts: sentence, lowly_sentence, similarity
+    removed: list = field(
+        default_factory=list
+    )  # dicts: sentence, lowly_sentence, similarity
 
     def as_dict(self):
-        return {"text": self.text, "kept": list(self.kept), "removed": list(self.removed)}
+        return {
+            "text": self.text,
+            "kept": list(self.kept),
+            "removed": list(self.removed),
+        }
 
 
-def calibrate_summary(highly_summary, lowly_summary, text_encoder, threshold=DEFAULT_THRESHOLD):
+def calibrate_summary(
+    highly_summary, lowly_summary, text_encoder, threshold=DEFAULT_THRESHOLD
+):
     """Remove sentences of ``highly_summary`` with cosine similarity > ``threshold`` to a lowly sentence."""
     high = split_sentences(highly_summary)
     low = split_sentences(lowly_summary)
     if not high or not low:
         return CalibratedSummary(" ".join(high), kept=high)
-    similarity = text_encoder.encode(high) @ text_encoder.encode(low).T   # [n_high, n_low]
+    similarity = (
+        text_encoder.encode(high) @ text_encoder.encode(low).T
+    )  # [n_high, n_low]
     best, where = similarity.max(dim=1)
     kept, removed = [], []
     for i, sentence in enumerate(high):
         if float(best[i]) > threshold:
-            removed.append({"sentence": sentence, "lowly_sentence": low[int(where[i])],
-                            "similarity": round(float(best[i]), 4)})
+            removed.append(
+                {
+                    "sentence": sentence,
+                    "lowly_sentence": low[int(where[i])],
+                    "similarity": round(float(best[i]), 4),
+                }
+            )
         else:
             kept.append(sentence)
     return CalibratedSummary(" ".join(kept), kept=kept, removed=removed)
 
 
-def calibrate_neuron(summarizer, text_encoder, highly_descriptions, lowly_descriptions, threshold=DEFAULT_THRESHOLD):
+def calibrate_neuron(
+    summarizer,
+    text_encoder,
+    highly_descriptions,
+    lowly_descriptions,
+    threshold=DEFAULT_THRESHOLD,
+):
     """Summaries of a neuron's highly and lowly activated descriptions, and the calibrated summary.
 
     Returns a JSON-ready dict: ``highly_summary``, ``lowly_summary``, ``calibrated_summary``, ``removed``.
@@ -67,5 +89,9 @@ def calibrate_neuron(summarizer, text_encoder, highly_descriptions, lowly_descri
     highly = summarizer.summarize(list(highly_descriptions))
     lowly = summarizer.summarize(list(lowly_descriptions))
     calibrated = calibrate_summary(highly, lowly, text_encoder, threshold)
-    return {"highly_summary": highly, "lowly_summary": lowly, "calibrated_summary": calibrated.text,
-            "removed": calibrated.removed}
+    return {
+        "highly_summary": highly,
+        "lowly_summary": lowly,
+        "calibrated_summary": calibrated.text,
+        "removed": calibrated.removed,
+    }

@@ -3,13 +3,17 @@
 Shapes: activations ``[N_clips, N_neurons]``, clip-concept similarities ``[N_clips, N_concepts]``,
 scores ``[N_neurons, N_concepts]`` (higher = better match).
 """
+
 import logging
 import math
 
 import torch
 from tqdm import tqdm
 
-from interpretability.dissection.summarizers import DEFAULT_ICL_EXAMPLES, normalize_phrase
+from interpretability.dissection.summarizers import (
+    DEFAULT_ICL_EXAMPLES,
+    normalize_phrase,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +29,9 @@ def top_k_indices(activations, k=TOP_K, largest=True):
     n = activations.shape[0]
     if not 1 <= k <= n:
         raise ValueError(f"k must be in [1, {n}] for {n} clips, got {k}")
-    order = torch.sort(activations, dim=0, descending=largest, stable=True).indices
+    order = torch.sort(
+        activations, dim=0, descending=largest, stable=True
+    ).indices
     return order[:k].T.contiguous()
 
 
@@ -42,7 +48,9 @@ def concept_texts(concepts, template="{}"):
 def rank_concepts(scores, concepts, top=None):
     """Concepts of each neuron, best first: ``[M, C]`` scores -> ``list[list[str]]`` (``top`` of them)."""
     if scores.shape[1] != len(concepts):
-        raise ValueError(f"scores have {scores.shape[1]} columns for {len(concepts)} concepts")
+        raise ValueError(
+            f"scores have {scores.shape[1]} columns for {len(concepts)} concepts"
+        )
     order = torch.sort(scores, dim=1, descending=True, stable=True).indices
     if top is not None:
         order = order[:, :top]
@@ -50,7 +58,9 @@ def rank_concepts(scores, concepts, top=None):
 
 
 # ------------------------------------------------------------------------------------------ DB
-def description_based_scores(description_embeddings, top_indices, concept_embeddings):
+def description_based_scores(
+    description_embeddings, top_indices, concept_embeddings
+):
     """DB scores: mean over a neuron's top-K descriptions of their cosine similarity with each concept.
 
     ``[N_clips, d]`` unit rows, ``[M, K]``, ``[C, d]`` unit rows -> ``[M, C]``. This equals the dot product of
@@ -61,20 +71,33 @@ def description_based_scores(description_embeddings, top_indices, concept_embedd
     return similarity[top_indices].mean(dim=1)
 
 
-def db_scores(descriptions, activations, concepts, text_encoder, k=TOP_K, concept_template="{}"):
+def db_scores(
+    descriptions,
+    activations,
+    concepts,
+    text_encoder,
+    k=TOP_K,
+    concept_template="{}",
+):
     """DB for every neuron of a layer: encodes the descriptions the top-K clips use and the concepts.
 
     ``descriptions`` follow the activation rows. Returns ``[N_neurons, N_concepts]``.
     """
     if len(descriptions) != activations.shape[0]:
-        raise ValueError(f"{len(descriptions)} descriptions for {activations.shape[0]} activation rows")
+        raise ValueError(
+            f"{len(descriptions)} descriptions for {activations.shape[0]} activation rows"
+        )
     top = top_k_indices(activations.detach().cpu(), k)
     used = sorted({int(i) for i in top.flatten()})
     position = torch.full((activations.shape[0],), -1, dtype=torch.long)
     position[used] = torch.arange(len(used))
     embeddings = text_encoder.encode([descriptions[i] for i in used])
-    concept_embeddings = text_encoder.encode(concept_texts(concepts, concept_template))
-    return description_based_scores(embeddings, position[top], concept_embeddings)
+    concept_embeddings = text_encoder.encode(
+        concept_texts(concepts, concept_template)
+    )
+    return description_based_scores(
+        embeddings, position[top], concept_embeddings
+    )
 
 
 # ------------------------------------------------------------------------------------------ TAB
@@ -82,14 +105,27 @@ def db_scores(descriptions, activations, concepts, text_encoder, k=TOP_K, concep
 # ``similarity`` is the raw cosine similarity of clip and concept embeddings (no softmax: the functions that need
 # probabilities take the softmax themselves, once).
 
+
 def _check_inputs(activations, similarity):
-    if activations.ndim != 2 or similarity.ndim != 2 or activations.shape[0] != similarity.shape[0]:
-        raise ValueError(f"activations [N, M] and similarity [N, C] must share N; got {tuple(activations.shape)} "
-                         f"and {tuple(similarity.shape)}")
+    if (
+        activations.ndim != 2
+        or similarity.ndim != 2
+        or activations.shape[0] != similarity.shape[0]
+    ):
+        raise ValueError(
+            f"activations [N, M] and similarity [N, C] must share N; got {tuple(activations.shape)} "
+            f"and {tuple(similarity.shape)}"
+        )
     sums = similarity.sum(dim=1)
-    if similarity.shape[1] > 1 and bool((similarity >= 0).all()) and torch.allclose(sums, torch.ones_like(sums)):
-        logger.warning("clip-concept similarities look like probabilities already; give raw cosine similarities "
-                       "(a second softmax flattens them)")
+    if (
+        similarity.shape[1] > 1
+        and bool((similarity >= 0).all())
+        and torch.allclose(sums, torch.ones_like(sums))
+    ):
+        logger.warning(
+            "clip-concept similarities look like probabilities already; give raw cosine similarities "
+            "(a second softmax flattens them)"
+        )
     return activations.float(), similarity.float()
 
 
@@ -108,11 +144,13 @@ def cos_cubed(activations, similarity, min_norm=1e-3):
     return prepare(activations).T @ prepare(similarity)
 
 
-def _log_prob_concepts_given_neurons(probabilities, top, weights, min_prob, chunk):
+def _log_prob_concepts_given_neurons(
+    probabilities, top, weights, min_prob, chunk
+):
     """``sum_j log(1 + w_j (P[top_j, c] - 1) + min_prob)`` per neuron; ``w_j = 1`` gives ``sum_j log P``."""
     rows = []
     for start in range(0, top.shape[0], chunk):
-        gathered = probabilities[top[start:start + chunk]]            # [m, k, C]
+        gathered = probabilities[top[start : start + chunk]]  # [m, k, C]
         if weights is not None:
             gathered = 1 + weights.view(1, -1, 1) * (gathered - 1)
         rows.append(torch.log(gathered + min_prob).sum(dim=1))
@@ -121,11 +159,15 @@ def _log_prob_concepts_given_neurons(probabilities, top, weights, min_prob, chun
 
 def _pointwise_mutual_information(log_p_given, lam):
     """``log p(c|n) - lam * log p(c)``, with ``p(c)`` the mean of ``p(c|n)`` over the layer's neurons."""
-    log_p = torch.logsumexp(log_p_given, dim=0, keepdim=True) - math.log(log_p_given.shape[0])
+    log_p = torch.logsumexp(log_p_given, dim=0, keepdim=True) - math.log(
+        log_p_given.shape[0]
+    )
     return log_p_given - lam * log_p
 
 
-def wpmi(activations, similarity, top_k=28, a=2.0, lam=0.6, min_prob=1e-7, chunk=256):
+def wpmi(
+    activations, similarity, top_k=28, a=2.0, lam=0.6, min_prob=1e-7, chunk=256
+):
     """Weighted pointwise mutual information (CLIP-Dissect's WPMI): ``[N, M]``, ``[N, C]`` -> ``[M, C]``.
 
     ``P = softmax(a * similarity)`` over concepts; ``log p(c|n) = sum over the neuron's top_k clips of log P``;
@@ -136,11 +178,24 @@ def wpmi(activations, similarity, top_k=28, a=2.0, lam=0.6, min_prob=1e-7, chunk
     probabilities = torch.softmax(a * similarity, dim=1)
     top = top_k_indices(activations, min(top_k, activations.shape[0]))
     return _pointwise_mutual_information(
-        _log_prob_concepts_given_neurons(probabilities, top, None, min_prob, chunk), lam)
+        _log_prob_concepts_given_neurons(
+            probabilities, top, None, min_prob, chunk
+        ),
+        lam,
+    )
 
 
-def soft_wpmi(activations, similarity, top_k=100, a=10.0, lam=1.0, min_prob=1e-7, p_start=0.998, p_end=0.97,
-              chunk=256):
+def soft_wpmi(
+    activations,
+    similarity,
+    top_k=100,
+    a=10.0,
+    lam=1.0,
+    min_prob=1e-7,
+    p_start=0.998,
+    p_end=0.97,
+    chunk=256,
+):
     """Soft-WPMI (CLIP-Dissect's default): ``[N, M]``, ``[N, C]`` -> ``[M, C]``.
 
     Like :func:`wpmi`, but the j-th most activating clip (j = 0..k-1) is in the neuron's example set only with
@@ -151,12 +206,22 @@ def soft_wpmi(activations, similarity, top_k=100, a=10.0, lam=1.0, min_prob=1e-7
     probabilities = torch.softmax(a * similarity, dim=1)
     k = min(top_k, activations.shape[0])
     top = top_k_indices(activations, k)
-    weights = p_start - torch.arange(k, dtype=torch.float32, device=similarity.device) / k * (p_start - p_end)
+    weights = p_start - torch.arange(
+        k, dtype=torch.float32, device=similarity.device
+    ) / k * (p_start - p_end)
     return _pointwise_mutual_information(
-        _log_prob_concepts_given_neurons(probabilities, top, weights, min_prob, chunk), lam)
+        _log_prob_concepts_given_neurons(
+            probabilities, top, weights, min_prob, chunk
+        ),
+        lam,
+    )
 
 
-SIMILARITY_FUNCTIONS = {"cos_cubed": cos_cubed, "wpmi": wpmi, "soft_wpmi": soft_wpmi}
+SIMILARITY_FUNCTIONS = {
+    "cos_cubed": cos_cubed,
+    "wpmi": wpmi,
+    "soft_wpmi": soft_wpmi,
+}
 
 
 def clip_concept_similarity(audio_embeddings, concept_embeddings):
@@ -166,25 +231,39 @@ def clip_concept_similarity(audio_embeddings, concept_embeddings):
     return a @ c.T
 
 
-def tab_scores(activations, audio_embeddings, concept_embeddings, similarity_fn="soft_wpmi", **kwargs):
+def tab_scores(
+    activations,
+    audio_embeddings,
+    concept_embeddings,
+    similarity_fn="soft_wpmi",
+    **kwargs,
+):
     """TAB: CLAP clip-concept similarities combined with a layer's activations by a CLIP-Dissect function.
 
     ``[N, M]`` activations, ``[N, d]`` CLAP audio embeddings, ``[C, d]`` CLAP text embeddings -> ``[M, C]``.
     """
     if similarity_fn not in SIMILARITY_FUNCTIONS:
-        raise ValueError(f"similarity_fn must be one of {sorted(SIMILARITY_FUNCTIONS)}, got {similarity_fn!r}")
+        raise ValueError(
+            f"similarity_fn must be one of {sorted(SIMILARITY_FUNCTIONS)}, got {similarity_fn!r}"
+        )
     similarity = clip_concept_similarity(audio_embeddings, concept_embeddings)
-    return SIMILARITY_FUNCTIONS[similarity_fn](activations, similarity, **kwargs)
+    return SIMILARITY_FUNCTIONS[similarity_fn](
+        activations, similarity, **kwargs
+    )
 
 
 # ------------------------------------------------------------------------------------------ ICL
-def icl_concepts(llm, summaries, concepts, examples=DEFAULT_ICL_EXAMPLES, progress=True):
+def icl_concepts(
+    llm, summaries, concepts, examples=DEFAULT_ICL_EXAMPLES, progress=True
+):
     """ICL: the LLM picks one concept per neuron summary (its answer mapped to the nearest concept).
 
     ``summaries`` one per neuron; returns ``list[str]`` (each one of ``concepts``).
     """
-    return [llm.choose_concept(summary, concepts, examples)
-            for summary in tqdm(summaries, desc="ICL", disable=not progress)]
+    return [
+        llm.choose_concept(summary, concepts, examples)
+        for summary in tqdm(summaries, desc="ICL", disable=not progress)
+    ]
 
 
 # ------------------------------------------------------------------------------------------ accuracy
@@ -195,7 +274,9 @@ def last_layer_accuracy(ranked_concepts_per_neuron, true_class_per_neuron, k=1):
     A single-answer method (ICL) passes one-element lists, so its top-k equals its top-1.
     """
     if len(ranked_concepts_per_neuron) != len(true_class_per_neuron):
-        raise ValueError(f"{len(ranked_concepts_per_neuron)} ranked lists for {len(true_class_per_neuron)} classes")
+        raise ValueError(
+            f"{len(ranked_concepts_per_neuron)} ranked lists for {len(true_class_per_neuron)} classes"
+        )
     hits = total = 0
     for ranked, truth in zip(ranked_concepts_per_neuron, true_class_per_neuron):
         if truth is None:
@@ -203,7 +284,9 @@ def last_layer_accuracy(ranked_concepts_per_neuron, true_class_per_neuron, k=1):
         if isinstance(ranked, str):
             ranked = [ranked]
         total += 1
-        hits += normalize_phrase(truth) in {normalize_phrase(c) for c in list(ranked)[:k]}
+        hits += normalize_phrase(truth) in {
+            normalize_phrase(c) for c in list(ranked)[:k]
+        }
     if total == 0:
         raise ValueError("no neuron has a known class")
     return hits / total

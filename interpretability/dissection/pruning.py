@@ -4,6 +4,7 @@ Neurons are matched to a target concept by lemma equality of whole phrases or by
 never by substring ("use" does not match "mouse"). Ablation zeroes the chosen channels / units of the named
 layers through forward hooks, addressed by neuron id, and restores the model on exit.
 """
+
 import logging
 import re
 from collections.abc import Mapping
@@ -12,7 +13,13 @@ from contextlib import contextmanager
 import torch
 from tqdm import tqdm
 
-from interpretability.dissection.activations import _first_tensor, _hooks, _to_device, neuron_axis, resolve_layers
+from interpretability.dissection.activations import (
+    _first_tensor,
+    _hooks,
+    _to_device,
+    neuron_axis,
+    resolve_layers,
+)
 from interpretability.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -37,18 +44,29 @@ def phrase_lemmas(text, lemmatizer=simple_lemma):
     return tuple(lemmatizer(w) for w in re.findall(r"[a-z0-9']+", text.lower()))
 
 
-def concepts_match(concept, target, text_encoder=None, threshold=0.8, lemmatizer=simple_lemma):
+def concepts_match(
+    concept, target, text_encoder=None, threshold=0.8, lemmatizer=simple_lemma
+):
     """Whether ``concept`` names ``target``: equal lemma phrases, or cosine >= ``threshold`` with ``text_encoder``."""
     if phrase_lemmas(concept, lemmatizer) == phrase_lemmas(target, lemmatizer):
         return True
     if text_encoder is None:
         return False
-    embeddings = text_encoder.encode([concept.replace("_", " "), target.replace("_", " ")])
+    embeddings = text_encoder.encode(
+        [concept.replace("_", " "), target.replace("_", " ")]
+    )
     return float(embeddings[0] @ embeddings[1]) >= threshold
 
 
-def select_neurons(neuron_concepts, target, strategy="open", text_encoder=None, threshold=0.8, top_n=1,
-                   lemmatizer=simple_lemma):
+def select_neurons(
+    neuron_concepts,
+    target,
+    strategy="open",
+    text_encoder=None,
+    threshold=0.8,
+    top_n=1,
+    lemmatizer=simple_lemma,
+):
     """Neurons whose concepts match ``target``.
 
     Arguments
@@ -67,23 +85,33 @@ def select_neurons(neuron_concepts, target, strategy="open", text_encoder=None, 
     dict ``{layer: sorted neuron ids}`` (layers with no match are left out).
     """
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        raise ValueError(
+            f"strategy must be one of {STRATEGIES}, got {strategy!r}"
+        )
     candidates = {}
     for layer, neurons in neuron_concepts.items():
         for neuron_id, concepts in neurons.items():
             if isinstance(concepts, str):
                 concepts = [concepts]
-            concepts = list(concepts.keys() if isinstance(concepts, Mapping) else concepts)
+            concepts = list(
+                concepts.keys() if isinstance(concepts, Mapping) else concepts
+            )
             if strategy != "open":
                 concepts = concepts[:top_n]
             candidates[(layer, int(neuron_id))] = concepts
     unique = sorted({c for cs in candidates.values() for c in cs})
     target_lemmas = phrase_lemmas(target, lemmatizer)
-    matching = {c for c in unique if phrase_lemmas(c, lemmatizer) == target_lemmas}
+    matching = {
+        c for c in unique if phrase_lemmas(c, lemmatizer) == target_lemmas
+    }
     if text_encoder is not None and unique:
-        similarity = text_encoder.encode([c.replace("_", " ") for c in unique]) @ \
-            text_encoder.encode([target.replace("_", " ")])[0]
-        matching |= {c for c, s in zip(unique, similarity.tolist()) if s >= threshold}
+        similarity = (
+            text_encoder.encode([c.replace("_", " ") for c in unique])
+            @ text_encoder.encode([target.replace("_", " ")])[0]
+        )
+        matching |= {
+            c for c, s in zip(unique, similarity.tolist()) if s >= threshold
+        }
     selected = {}
     target_words = set(target_lemmas)
     for (layer, neuron_id), concepts in candidates.items():
@@ -91,7 +119,9 @@ def select_neurons(neuron_concepts, target, strategy="open", text_encoder=None, 
         if not named and strategy == "open" and len(target_words) > 1:
             # open concepts are single words: together they name a multi-word target when each of its words is
             # the lemma of one of them ({"rising", "chirp"} names "rising chirp"; whole words, never substrings)
-            named = target_words <= {w for c in concepts for w in phrase_lemmas(c, lemmatizer)}
+            named = target_words <= {
+                w for c in concepts for w in phrase_lemmas(c, lemmatizer)
+            }
         if named:
             selected.setdefault(layer, []).append(neuron_id)
     return {layer: sorted(ids) for layer, ids in selected.items()}
@@ -106,10 +136,22 @@ def random_control(selected, widths, seed=0, exclude_selected=False):
     control = {}
     for layer in sorted(selected):
         ids = set(int(i) for i in selected[layer])
-        pool = torch.tensor([i for i in range(widths[layer]) if not (exclude_selected and i in ids)])
+        pool = torch.tensor(
+            [
+                i
+                for i in range(widths[layer])
+                if not (exclude_selected and i in ids)
+            ]
+        )
         if len(ids) > len(pool):
-            raise ValueError(f"layer {layer!r}: cannot draw {len(ids)} of {len(pool)} neurons")
-        control[layer] = sorted(pool[torch.randperm(len(pool), generator=generator)[:len(ids)]].tolist())
+            raise ValueError(
+                f"layer {layer!r}: cannot draw {len(ids)} of {len(pool)} neurons"
+            )
+        control[layer] = sorted(
+            pool[
+                torch.randperm(len(pool), generator=generator)[: len(ids)]
+            ].tolist()
+        )
     return control
 
 
@@ -120,7 +162,11 @@ def ablate(model, neurons, neuron_axes=None):
     A neuron id addresses a channel (axis 1 of a conv output) or a unit (last axis), as in
     :func:`~.activations.capture_activations` (same ``neuron_axes`` overrides). Hooks are removed on exit.
     """
-    neurons = {layer: sorted({int(i) for i in ids}) for layer, ids in neurons.items() if len(ids)}
+    neurons = {
+        layer: sorted({int(i) for i in ids})
+        for layer, ids in neurons.items()
+        if len(ids)
+    }
     modules = resolve_layers(model, list(neurons)) if neurons else {}
     neuron_axes = dict(neuron_axes or {})
 
@@ -131,8 +177,10 @@ def ablate(model, neurons, neuron_axes=None):
             tensor = _first_tensor(output)
             axis = neuron_axis(module, tensor, neuron_axes.get(name))
             if int(ids.max()) >= tensor.shape[axis] or int(ids.min()) < 0:
-                raise InputError(f"layer {name!r} has {tensor.shape[axis]} neurons; cannot ablate ids "
-                                 f"{[i for i in neurons[name] if not 0 <= i < tensor.shape[axis]][:10]}")
+                raise InputError(
+                    f"layer {name!r} has {tensor.shape[axis]} neurons; cannot ablate ids "
+                    f"{[i for i in neurons[name] if not 0 <= i < tensor.shape[axis]][:10]}"
+                )
             masked = tensor.index_fill(axis, ids.to(tensor.device), 0)
             if isinstance(output, torch.Tensor):
                 return masked
@@ -140,14 +188,25 @@ def ablate(model, neurons, neuron_axes=None):
                 output[next(iter(output.keys()))] = masked
                 return output
             return type(output)([masked, *output[1:]])
+
         return hook
 
     with _hooks(modules, hook_factory):
         yield
 
 
-def pruning_effect(model, forward_fn, batches, labels, target_class, ablation, multilabel=False, neuron_axes=None,
-                   device=None, progress=True):
+def pruning_effect(
+    model,
+    forward_fn,
+    batches,
+    labels,
+    target_class,
+    ablation,
+    multilabel=False,
+    neuron_axes=None,
+    device=None,
+    progress=True,
+):
     """Mean confidence change from ablating ``ablation`` (``{layer: ids}``) on target-class clips and the others.
 
     Arguments
@@ -180,18 +239,31 @@ def pruning_effect(model, forward_fn, batches, labels, target_class, ablation, m
             with ablate(model, ablation, neuron_axes):
                 ablated = forward_fn(model, inputs).float().cpu()
             rows = torch.arange(len(ids))
-            prob = torch.sigmoid if multilabel else (lambda z: torch.softmax(z, dim=-1))
+            prob = (
+                torch.sigmoid
+                if multilabel
+                else (lambda z: torch.softmax(z, dim=-1))
+            )
             deltas_prob.append(prob(ablated)[rows, y] - prob(intact)[rows, y])
             deltas_logit.append(ablated[rows, y] - intact[rows, y])
             in_target.append(y == int(target_class))
     if not in_target:
         raise InputError("no batches to measure the pruning effect on")
-    prob_d, logit_d, mask = torch.cat(deltas_prob), torch.cat(deltas_logit), torch.cat(in_target)
+    prob_d, logit_d, mask = (
+        torch.cat(deltas_prob),
+        torch.cat(deltas_logit),
+        torch.cat(in_target),
+    )
 
     def mean(values):
         return float(values.mean()) if values.numel() else float("nan")
 
-    return {"delta_A": mean(prob_d[mask]), "delta_R": mean(prob_d[~mask]),
-            "delta_A_logit": mean(logit_d[mask]), "delta_R_logit": mean(logit_d[~mask]),
-            "n_A": int(mask.sum()), "n_R": int((~mask).sum()),
-            "n_neurons": sum(len(set(ids)) for ids in ablation.values())}
+    return {
+        "delta_A": mean(prob_d[mask]),
+        "delta_R": mean(prob_d[~mask]),
+        "delta_A_logit": mean(logit_d[mask]),
+        "delta_R_logit": mean(logit_d[~mask]),
+        "n_A": int(mask.sum()),
+        "n_R": int((~mask).sum()),
+        "n_neurons": sum(len(set(ids)) for ids in ablation.values()),
+    }

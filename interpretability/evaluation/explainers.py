@@ -5,14 +5,19 @@ Trained interpreters (L-MAC, L-MAC FT, L2I) read the classifier's hidden maps he
 baselines (:mod:`interpretability.interpreters.gradient`) differentiate the classifier; two controls need neither:
 ``all_ones`` (the whole input) and ``random`` (noise whose mean per row matches a reference method's mask).
 """
+
 import os
 
 import torch
 
 from interpretability.classifiers.io import load_classifier
 from interpretability.errors import CheckpointError
-from interpretability.inference import (CLASSIFIER_FOLDER, check_interpreter_fits, interpreter_folder,
-                                        load_interpreter)
+from interpretability.inference import (
+    CLASSIFIER_FOLDER,
+    check_interpreter_fits,
+    interpreter_folder,
+    load_interpreter,
+)
 
 
 class TrainedExplainer:
@@ -22,11 +27,15 @@ class TrainedExplainer:
     def __init__(self, interpreter, mask_domain="linear", description=None):
         self.interpreter = interpreter.eval()
         self.mask_domain = mask_domain
-        self.description = dict(description or {})  # the interpreter folder's hyperparams.yaml
+        self.description = dict(
+            description or {}
+        )  # the interpreter folder's hyperparams.yaml
 
     @torch.no_grad()
     def explain(self, view):
-        return self.interpreter.mask(view.hidden, view.n_frames, classes=view.decision)
+        return self.interpreter.mask(
+            view.hidden, view.n_frames, classes=view.decision
+        )
 
 
 class AllOnesExplainer:
@@ -56,9 +65,17 @@ class RandomExplainer:
         generator = torch.Generator().manual_seed(self.seed)
         noise = torch.rand(shape, generator=generator).to(view.magnitude)
         if self.reference is None:
-            mean = torch.full((shape[0],), 0.5, device=noise.device, dtype=noise.dtype)
+            mean = torch.full(
+                (shape[0],), 0.5, device=noise.device, dtype=noise.dtype
+            )
         else:
-            mean = self.reference.explain(view).detach().flatten(1).mean(dim=1).to(noise.dtype)
+            mean = (
+                self.reference.explain(view)
+                .detach()
+                .flatten(1)
+                .mean(dim=1)
+                .to(noise.dtype)
+            )
         mean = mean.clamp(0, 1).reshape(-1, *([1] * (len(shape) - 1)))
         low = (2 * mean - 1).clamp_min(0)
         high = (2 * mean).clamp_max(1)
@@ -69,15 +86,22 @@ def check_same_classifier(classifier, source, folder):
     """Raise :class:`CheckpointError` unless the classifier saved in an interpreter ``folder`` is ``classifier``
     (the interpreter explains the classifier it was trained on, nothing else)."""
     saved_folder = os.path.join(folder, CLASSIFIER_FOLDER)
-    if not os.path.isdir(saved_folder):  # no copy to compare with: load_trained_explainer still checks the layers
+    if not os.path.isdir(
+        saved_folder
+    ):  # no copy to compare with: load_trained_explainer still checks the layers
         return
     saved, _ = load_classifier(saved_folder)
     mine, theirs = classifier.state_dict(), saved.state_dict()
     same = mine.keys() == theirs.keys() and all(
-        mine[k].shape == theirs[k].shape and torch.equal(mine[k].cpu(), theirs[k].cpu()) for k in mine)
+        mine[k].shape == theirs[k].shape
+        and torch.equal(mine[k].cpu(), theirs[k].cpu())
+        for k in mine
+    )
     if not same:
-        raise CheckpointError(f"{folder}: this interpreter was trained on the classifier in {saved_folder}, not on "
-                              f"{source}; pass the classifier it explains")
+        raise CheckpointError(
+            f"{folder}: this interpreter was trained on the classifier in {saved_folder}, not on "
+            f"{source}; pass the classifier it explains"
+        )
 
 
 def load_trained_explainer(folder, classifier, classifier_source, device="cpu"):
@@ -88,4 +112,8 @@ def load_trained_explainer(folder, classifier, classifier_source, device="cpu"):
     interpreter, description = load_interpreter(folder, device)
     check_interpreter_fits(interpreter, classifier, folder, classifier_source)
     domain = description.get("mask_domain", "linear")
-    return TrainedExplainer(interpreter, domain, description), description.get("method", "lmac"), domain
+    return (
+        TrainedExplainer(interpreter, domain, description),
+        description.get("method", "lmac"),
+        domain,
+    )

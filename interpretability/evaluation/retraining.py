@@ -17,6 +17,7 @@ detector) stays as correlated as the control. ``input_energy`` (the rank correla
 input's magnitude) says how much of any correlation the clip's energy alone explains. Gradient baselines need no training: their "retraining" is simply
 the randomised or shuffled-label classifier.
 """
+
 import copy
 import functools
 import json
@@ -24,21 +25,44 @@ import logging
 import os
 
 import torch
-from speechbrain.dataio.dataset import FilteredSortedDynamicItemDataset
 
 from interpretability.classifiers.base import build_classifier
-from interpretability.evaluation.sanity import randomised_classifiers, rebind_view
+from interpretability.evaluation.sanity import (
+    randomised_classifiers,
+    rebind_view,
+)
 from interpretability.metrics.sanity import mask_rank_correlation
 from interpretability.metrics.stats import MetricCollector
 from interpretability.results import atomic_torch_save, atomic_write_json
+from speechbrain.dataio.dataset import FilteredSortedDynamicItemDataset
 
 logger = logging.getLogger(__name__)
 
 # What an interpreter export holds under "training" (train_lmac.py / train_l2i.py); these are the fallbacks.
-LMAC_TRAINING = {"l_in": 4.0, "l_out": 0.2, "l_1": 6.4, "l_tv": 0.0, "lr": 1e-3, "batch_size": 16, "epochs": 10,
-                 "contaminant_prob": 0.5, "contaminant_snr_db": 0.0}
-L2I_TRAINING = {"alpha": 10.0, "beta": 0.8, "lr": 1e-3, "batch_size": 16, "epochs": 10}
-CLASSIFIER_TRAINING = {"lr": 1e-3, "batch_size": 16, "label_smoothing": 0.05, "augment": True}
+LMAC_TRAINING = {
+    "l_in": 4.0,
+    "l_out": 0.2,
+    "l_1": 6.4,
+    "l_tv": 0.0,
+    "lr": 1e-3,
+    "batch_size": 16,
+    "epochs": 10,
+    "contaminant_prob": 0.5,
+    "contaminant_snr_db": 0.0,
+}
+L2I_TRAINING = {
+    "alpha": 10.0,
+    "beta": 0.8,
+    "lr": 1e-3,
+    "batch_size": 16,
+    "epochs": 10,
+}
+CLASSIFIER_TRAINING = {
+    "lr": 1e-3,
+    "batch_size": 16,
+    "label_smoothing": 0.05,
+    "augment": True,
+}
 
 
 def shuffled_label_manifest(json_path, out_path, seed=0):
@@ -47,8 +71,14 @@ def shuffled_label_manifest(json_path, out_path, seed=0):
     with open(json_path, encoding="utf-8") as handle:
         manifest = json.load(handle)
     ids = list(manifest)
-    keys = [k for k in ("label_id", "label", "labels", "targets", "target_mask") if k in manifest[ids[0]]]
-    order = torch.randperm(len(ids), generator=torch.Generator().manual_seed(int(seed))).tolist()
+    keys = [
+        k
+        for k in ("label_id", "label", "labels", "targets", "target_mask")
+        if k in manifest[ids[0]]
+    ]
+    order = torch.randperm(
+        len(ids), generator=torch.Generator().manual_seed(int(seed))
+    ).tolist()
     shuffled = {}
     for clip_id, source in zip(ids, order):
         entry = dict(manifest[clip_id])
@@ -62,29 +92,66 @@ def _brain_options(device):
     return {"device": device, "noprogressbar": True}
 
 
-def train_shuffled_classifier(classifier, manifests, clip_seconds, folder, epochs, seed=0, device="cpu",
-                              training=None):
+def train_shuffled_classifier(
+    classifier,
+    manifests,
+    clip_seconds,
+    folder,
+    epochs,
+    seed=0,
+    device="cpu",
+    training=None,
+):
     """A classifier of ``classifier``'s architecture trained for ``epochs`` on the training split with shuffled
     labels (data randomisation). Returns it in eval mode."""
     from interpretability.brains.classifier import ClassifierBrain
     from interpretability.data.pipelines import classification_datasets
 
     settings = {**CLASSIFIER_TRAINING, **(training or {})}
-    shuffled = dict(manifests, train=shuffled_label_manifest(manifests["train"], os.path.join(
-        folder, "train_shuffled_labels.json"), seed))
-    datasets = classification_datasets(shuffled, clip_seconds, multilabel=classifier.multilabel, with_clean=False)
+    shuffled = dict(
+        manifests,
+        train=shuffled_label_manifest(
+            manifests["train"],
+            os.path.join(folder, "train_shuffled_labels.json"),
+            seed,
+        ),
+    )
+    datasets = classification_datasets(
+        shuffled,
+        clip_seconds,
+        multilabel=classifier.multilabel,
+        with_clean=False,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_classifier(**classifier.config)
-    hparams = {"multilabel": classifier.multilabel, "augment": settings["augment"],
-               "label_smoothing": settings["label_smoothing"], "classifier": model}
-    brain = ClassifierBrain(modules={"classifier": model}, hparams=hparams, run_opts=_brain_options(device),
-                            opt_class=functools.partial(torch.optim.Adam, lr=settings["lr"]))
-    brain.distributed_launch = False  # under torchrun only the main process runs the sanity check
-    with torch.random.fork_rng(devices=[]):  # its augmentation draws from the seed, not from what ran before
+    hparams = {
+        "multilabel": classifier.multilabel,
+        "augment": settings["augment"],
+        "label_smoothing": settings["label_smoothing"],
+        "classifier": model,
+    }
+    brain = ClassifierBrain(
+        modules={"classifier": model},
+        hparams=hparams,
+        run_opts=_brain_options(device),
+        opt_class=functools.partial(torch.optim.Adam, lr=settings["lr"]),
+    )
+    brain.distributed_launch = (
+        False  # under torchrun only the main process runs the sanity check
+    )
+    with torch.random.fork_rng(
+        devices=[]
+    ):  # its augmentation draws from the seed, not from what ran before
         torch.manual_seed(seed)
-        brain.fit(range(1, int(epochs) + 1), datasets["train"],
-                  train_loader_kwargs={"batch_size": settings["batch_size"], "shuffle": True})
+        brain.fit(
+            range(1, int(epochs) + 1),
+            datasets["train"],
+            train_loader_kwargs={
+                "batch_size": settings["batch_size"],
+                "shuffle": True,
+            },
+        )
     return model.eval().requires_grad_(False)
 
 
@@ -92,18 +159,37 @@ def _fresh_interpreter(method, description, interpreter):
     """An untrained interpreter of the same configuration as ``interpreter`` (an L-MAC decoder or L2I, whose
     dictionary stays: it is learned from the data alone, not from the classifier)."""
     if method == "l2i":
-        from interpretability.interpreters.l2i import L2IInterpreter, L2IPsi, L2ITheta
+        from interpretability.interpreters.l2i import (
+            L2IInterpreter,
+            L2IPsi,
+            L2ITheta,
+        )
 
         config = description["decoder"]
-        return L2IInterpreter(L2IPsi(**config["psi"]), L2ITheta(**config["theta"]), interpreter.dictionary.cpu(),
-                              domain=config["domain"], tau=config["tau"], eps=config["eps"])
+        return L2IInterpreter(
+            L2IPsi(**config["psi"]),
+            L2ITheta(**config["theta"]),
+            interpreter.dictionary.cpu(),
+            domain=config["domain"],
+            tau=config["tau"],
+            eps=config["eps"],
+        )
     from interpretability.interpreters.lmac import LMACDecoder
 
     return LMACDecoder(**description["decoder"])
 
 
-def train_interpreter(method, description, interpreter, classifier, dataset, seed, device="cpu", epochs=None,
-                      mask_domain="linear"):
+def train_interpreter(
+    method,
+    description,
+    interpreter,
+    classifier,
+    dataset,
+    seed,
+    device="cpu",
+    epochs=None,
+    mask_domain="linear",
+):
     """Train a fresh interpreter of ``interpreter``'s configuration on ``classifier`` (frozen) over ``dataset``
     with the training settings its export recorded (``description["training"]``; ``epochs`` overrides theirs).
     Returns the trained interpreter in eval mode."""
@@ -116,15 +202,35 @@ def train_interpreter(method, description, interpreter, classifier, dataset, see
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         fresh = _fresh_interpreter(method, description, interpreter)
-    hparams = {**settings, "mask_domain": mask_domain, "guidance_weight": 0.0, "seed": seed}
-    brain_class, name = (L2IBrain, "interpreter") if method == "l2i" else (LMACBrain, "decoder")
-    brain = brain_class(classifier, modules={name: fresh}, hparams=hparams, run_opts=_brain_options(device),
-                        opt_class=functools.partial(torch.optim.Adam, lr=settings["lr"]))
-    brain.distributed_launch = False  # under torchrun only the main process runs the sanity check
+    hparams = {
+        **settings,
+        "mask_domain": mask_domain,
+        "guidance_weight": 0.0,
+        "seed": seed,
+    }
+    brain_class, name = (
+        (L2IBrain, "interpreter") if method == "l2i" else (LMACBrain, "decoder")
+    )
+    brain = brain_class(
+        classifier,
+        modules={name: fresh},
+        hparams=hparams,
+        run_opts=_brain_options(device),
+        opt_class=functools.partial(torch.optim.Adam, lr=settings["lr"]),
+    )
+    brain.distributed_launch = (
+        False  # under torchrun only the main process runs the sanity check
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        brain.fit(range(1, epochs + 1), dataset,
-                  train_loader_kwargs={"batch_size": int(settings["batch_size"]), "shuffle": True})
+        brain.fit(
+            range(1, epochs + 1),
+            dataset,
+            train_loader_kwargs={
+                "batch_size": int(settings["batch_size"]),
+                "shuffle": True,
+            },
+        )
     return fresh.eval().requires_grad_(False)
 
 
@@ -141,12 +247,27 @@ def _correlation(originals, explainer, views):
     for index, (view, before) in enumerate(zip(views, originals)):
         after = explainer.explain(view).detach()
         correlation = mask_rank_correlation(before, after)
-        collector.append([f"{index}:{row}" for row in range(len(correlation))], rank_corr=correlation)
+        collector.append(
+            [f"{index}:{row}" for row in range(len(correlation))],
+            rank_corr=correlation,
+        )
     return collector.summarize().get("rank_corr", float("nan"))
 
 
-def retrained_sanity(classifier, explainers, trained, views, manifests, clip_seconds, folder, epochs=None,
-                     classifier_epochs=20, max_clips=None, seed=0, device="cpu"):
+def retrained_sanity(
+    classifier,
+    explainers,
+    trained,
+    views,
+    manifests,
+    clip_seconds,
+    folder,
+    epochs=None,
+    classifier_epochs=20,
+    max_clips=None,
+    seed=0,
+    device="cpu",
+):
     """Model and data randomisation with retraining, and the retraining control.
 
     Arguments
@@ -172,45 +293,94 @@ def retrained_sanity(classifier, explainers, trained, views, manifests, clip_sec
     from interpretability.evaluation.explainers import TrainedExplainer
 
     os.makedirs(folder, exist_ok=True)
-    dataset = classification_datasets(manifests, clip_seconds, multilabel=classifier.multilabel,
-                                      with_clean=False)["train"]
+    dataset = classification_datasets(
+        manifests,
+        clip_seconds,
+        multilabel=classifier.multilabel,
+        with_clean=False,
+    )["train"]
     if max_clips and max_clips < len(dataset):
-        keep = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:int(max_clips)]
-        dataset = FilteredSortedDynamicItemDataset(dataset, [dataset.data_ids[i] for i in sorted(keep.tolist())])
+        keep = torch.randperm(
+            len(dataset), generator=torch.Generator().manual_seed(seed)
+        )[: int(max_clips)]
+        dataset = FilteredSortedDynamicItemDataset(
+            dataset, [dataset.data_ids[i] for i in sorted(keep.tolist())]
+        )
     *_, (_, randomised) = randomised_classifiers(classifier, None, seed)
-    cache = ModelCache(folder, dict(classifier=_fingerprint(classifier), clips=list(dataset.data_ids),
-                                    classifier_epochs=classifier_epochs, epochs=epochs, seed=seed,
-                                    trained={name: [entry[0], _fingerprint(entry[2]), entry[3]]
-                                             for name, entry in trained.items()}))
+    cache = ModelCache(
+        folder,
+        dict(
+            classifier=_fingerprint(classifier),
+            clips=list(dataset.data_ids),
+            classifier_epochs=classifier_epochs,
+            epochs=epochs,
+            seed=seed,
+            trained={
+                name: [entry[0], _fingerprint(entry[2]), entry[3]]
+                for name, entry in trained.items()
+            },
+        ),
+    )
     shuffled = copy.deepcopy(classifier)
     if not cache.load("shuffled_classifier", shuffled):
-        logger.info("Sanity by retraining: a classifier on shuffled labels (%d epochs)", classifier_epochs)
-        shuffled = train_shuffled_classifier(classifier, manifests, clip_seconds, folder, classifier_epochs, seed,
-                                             device)
+        logger.info(
+            "Sanity by retraining: a classifier on shuffled labels (%d epochs)",
+            classifier_epochs,
+        )
+        shuffled = train_shuffled_classifier(
+            classifier,
+            manifests,
+            clip_seconds,
+            folder,
+            classifier_epochs,
+            seed,
+            device,
+        )
         cache.save("shuffled_classifier", shuffled)
     shuffled = shuffled.eval().requires_grad_(False)
     models = {"model_randomisation": randomised, "data_randomisation": shuffled}
-    rebound = {key: [rebind_view(view, model) for view in views] for key, model in models.items()}
+    rebound = {
+        key: [rebind_view(view, model) for view in views]
+        for key, model in models.items()
+    }
     results = {}
     for name, explainer in explainers.items():
         originals = [explainer.explain(view).detach() for view in views]
         entry = {"input_energy": _correlation(originals, _InputEnergy(), views)}
         if name in trained:
             method, description, interpreter, domain = trained[name]
-            runs = {"retrain_control": (classifier, views), **{k: (models[k], rebound[k]) for k in models}}
-            for offset, (key, (model, key_views)) in enumerate(runs.items(), start=1):
+            runs = {
+                "retrain_control": (classifier, views),
+                **{k: (models[k], rebound[k]) for k in models},
+            }
+            for offset, (key, (model, key_views)) in enumerate(
+                runs.items(), start=1
+            ):
                 new = _fresh_interpreter(method, description, interpreter)
                 if cache.load(f"{name}_{key}", new):
                     new = new.eval().requires_grad_(False)
                 else:
                     logger.info("Sanity by retraining: %s, %s", name, key)
-                    new = train_interpreter(method, description, interpreter, model, dataset, seed + offset,
-                                            device, epochs, domain)
+                    new = train_interpreter(
+                        method,
+                        description,
+                        interpreter,
+                        model,
+                        dataset,
+                        seed + offset,
+                        device,
+                        epochs,
+                        domain,
+                    )
                     cache.save(f"{name}_{key}", new)
-                entry[key] = _correlation(originals, TrainedExplainer(new, domain), key_views)
+                entry[key] = _correlation(
+                    originals, TrainedExplainer(new, domain), key_views
+                )
         elif hasattr(explainer, "with_classifier"):
             for key, model in models.items():
-                entry[key] = _correlation(originals, explainer.with_classifier(model), rebound[key])
+                entry[key] = _correlation(
+                    originals, explainer.with_classifier(model), rebound[key]
+                )
         else:
             continue
         results[name] = entry
@@ -252,13 +422,21 @@ class ModelCache:
         if not self.valid or not os.path.isfile(path):
             return False
         try:
-            module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            module.load_state_dict(
+                torch.load(path, map_location="cpu", weights_only=True)
+            )
         except Exception as err:  # noqa: BLE001 - an unreadable cache entry is trained again
-            logger.warning("%s: unreadable cached model (%s); training it again", path, err)
+            logger.warning(
+                "%s: unreadable cached model (%s); training it again", path, err
+            )
             return False
-        logger.info("Sanity by retraining: %s trained in an earlier run, reused", name)
+        logger.info(
+            "Sanity by retraining: %s trained in an earlier run, reused", name
+        )
         return True
 
     def save(self, name, module):
-        atomic_torch_save(os.path.join(self.folder, f"{name}.ckpt"),
-                          {k: v.detach().cpu() for k, v in module.state_dict().items()})
+        atomic_torch_save(
+            os.path.join(self.folder, f"{name}.ckpt"),
+            {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        )

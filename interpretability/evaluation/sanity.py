@@ -7,6 +7,7 @@ compared with those of the trained classifier by their rank correlation
 that change (low correlation) as the model is destroyed; one that does not depend on the model (the ``random``
 control, an edge detector) keeps a correlation near 1.
 """
+
 import copy
 
 import torch
@@ -18,7 +19,9 @@ from interpretability.metrics.stats import MetricCollector
 def cascade_steps(classifier):
     """Names of the modules randomised in turn, top first: ``head`` then the encoder's blocks, deepest first."""
     encoder = classifier.encoder
-    blocks = list(getattr(encoder, "block_names", None) or classifier.interpretable_layers)
+    blocks = list(
+        getattr(encoder, "block_names", None) or classifier.interpretable_layers
+    )
     return ["head", *(f"encoder.{name}" for name in reversed(blocks))]
 
 
@@ -40,7 +43,7 @@ def randomised_classifiers(classifier, steps=None, seed=0):
     if steps is None:
         steps = all_steps
     elif isinstance(steps, int):
-        steps = all_steps[:max(1, steps)]
+        steps = all_steps[: max(1, steps)]
     randomised = copy.deepcopy(classifier).eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -76,17 +79,26 @@ def cascading_randomisation(classifier, explainers, views, steps=None, seed=0):
     ``{name: {"rank_corr_<step>": mean over rows, ..., "rank_corr_all": after the last step}}`` (NaN rows, from
     constant masks such as ``all_ones``, are skipped; a method whose masks are all constant gets NaN).
     """
-    originals = {name: [explainer.explain(view).detach() for view in views] for name, explainer in explainers.items()}
+    originals = {
+        name: [explainer.explain(view).detach() for view in views]
+        for name, explainer in explainers.items()
+    }
     collectors = {name: MetricCollector(median_keys=()) for name in explainers}
     last = None
     for step, randomised in randomised_classifiers(classifier, steps, seed):
         last = step
         rebound = [rebind_view(view, randomised) for view in views]
         for name, explainer in explainers.items():
-            bound = explainer.with_classifier(randomised) if hasattr(explainer, "with_classifier") else explainer
+            bound = (
+                explainer.with_classifier(randomised)
+                if hasattr(explainer, "with_classifier")
+                else explainer
+            )
             for index, view in enumerate(rebound):
                 after = bound.explain(view).detach()
-                correlation = mask_rank_correlation(originals[name][index], after)
+                correlation = mask_rank_correlation(
+                    originals[name][index], after
+                )
                 ids = [f"{index}:{row}" for row in range(len(correlation))]
                 collectors[name].append(ids, {f"rank_corr_{step}": correlation})
     results = {}

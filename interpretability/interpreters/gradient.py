@@ -23,18 +23,28 @@ spectrogram (:class:`MelDomainClassifier`, :func:`mel_view`) and cannot be liste
 Guided methods override the gradients of ``nn.ReLU`` modules; on a model without them they would silently be
 plain gradients, so :class:`GradientExplainer` refuses such a model for those methods.
 """
+
 import copy
 import warnings
 
 import numpy as np
-
 import torch
 import torch.nn as nn
 
-from interpretability.interpreters.lmac import _fit as fit_to_grid
-from interpretability.interpreters.lmac import mel_to_linear_matrix
+from interpretability.interpreters.lmac import (
+    _fit as fit_to_grid,
+    mel_to_linear_matrix,
+)
 
-BASELINES = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "guided_backprop", "guided_gradcam", "shap")
+BASELINES = (
+    "saliency",
+    "smoothgrad",
+    "integrated_gradients",
+    "gradcam",
+    "guided_backprop",
+    "guided_gradcam",
+    "shap",
+)
 GUIDED = ("guided_backprop", "guided_gradcam")
 DOMAINS = ("linear", "mel")
 
@@ -49,7 +59,9 @@ class MelDomainClassifier(nn.Module):
     Example
     -------
     >>> from interpretability.classifiers import build_classifier
-    >>> classifier = build_classifier('compact_cnn', n_classes=3, channels=[4, 4, 8, 8]).eval()
+    >>> classifier = build_classifier(
+    ...     "compact_cnn", n_classes=3, channels=[4, 4, 8, 8]
+    ... ).eval()
     >>> mel_classifier = MelDomainClassifier(classifier)
     >>> mel = mel_classifier.mel(torch.rand(2, 44, 513))
     >>> mel.shape, mel_classifier(mel).shape
@@ -59,9 +71,13 @@ class MelDomainClassifier(nn.Module):
     def __init__(self, classifier):
         super().__init__()
         front_end = getattr(classifier, "front_end", None)
-        if not hasattr(front_end, "filterbank") or not hasattr(classifier, "encoder"):
-            raise ValueError(f"{type(classifier).__name__} has no log1p(mel) front end with a filterbank: the mel-"
-                             "domain variant needs a SpectrogramClassifier (compact CNN or CNN14)")
+        if not hasattr(front_end, "filterbank") or not hasattr(
+            classifier, "encoder"
+        ):
+            raise ValueError(
+                f"{type(classifier).__name__} has no log1p(mel) front end with a filterbank: the mel-"
+                "domain variant needs a SpectrogramClassifier (compact CNN or CNN14)"
+            )
         self.classifier = classifier
         self.multilabel = bool(getattr(classifier, "multilabel", False))
         self.n_classes = classifier.n_classes
@@ -72,10 +88,14 @@ class MelDomainClassifier(nn.Module):
 
     def forward_with_hidden(self, mel):
         embedding, hidden = self.classifier.encoder(torch.log1p(mel))
-        return self.classifier.head(embedding), {name: hidden[name] for name in self.classifier.interpretable_layers}
+        return self.classifier.head(embedding), {
+            name: hidden[name] for name in self.classifier.interpretable_layers
+        }
 
     def forward(self, mel):
-        return self.classifier.head(self.classifier.encoder(torch.log1p(mel))[0])
+        return self.classifier.head(
+            self.classifier.encoder(torch.log1p(mel))[0]
+        )
 
     def probabilities(self, logits):
         return self.classifier.probabilities(logits)
@@ -89,9 +109,16 @@ def mel_view(view, classifier):
     Example
     -------
     >>> from interpretability.classifiers import build_classifier
-    >>> classifier = build_classifier('compact_cnn', n_classes=3, channels=[4, 4, 8, 8]).eval()
+    >>> classifier = build_classifier(
+    ...     "compact_cnn", n_classes=3, channels=[4, 4, 8, 8]
+    ... ).eval()
     >>> from types import SimpleNamespace
-    >>> view = SimpleNamespace(magnitude=torch.rand(2, 44, 513), phase=None, clean=None, _clean_magnitude=None)
+    >>> view = SimpleNamespace(
+    ...     magnitude=torch.rand(2, 44, 513),
+    ...     phase=None,
+    ...     clean=None,
+    ...     _clean_magnitude=None,
+    ... )
     >>> mel_view(view, classifier).magnitude.shape, view.magnitude.shape
     (torch.Size([2, 44, 80]), torch.Size([2, 44, 513]))
     """
@@ -111,11 +138,17 @@ class _ScaledInput(nn.Module):
 
     def __init__(self, classifier, domain):
         super().__init__()
-        self.model = MelDomainClassifier(classifier) if domain == "mel" else classifier
+        self.model = (
+            MelDomainClassifier(classifier) if domain == "mel" else classifier
+        )
 
     def forward(self, z, scale):
         spectrogram = (z * scale).squeeze(1)
-        return self.model(torch.where(spectrogram < 0, torch.zeros_like(spectrogram), spectrogram))
+        return self.model(
+            torch.where(
+                spectrogram < 0, torch.zeros_like(spectrogram), spectrogram
+            )
+        )
 
 
 def normalise_attribution(attribution):
@@ -128,8 +161,14 @@ def normalise_attribution(attribution):
             [0.0000, 0.0000]])
     """
     magnitude = attribution.detach().abs()
-    peak = magnitude.flatten(1).amax(dim=1).reshape(-1, *([1] * (magnitude.dim() - 1)))
-    return torch.where(peak > 0, magnitude / peak.clamp_min(1e-30), torch.zeros_like(magnitude))
+    peak = (
+        magnitude.flatten(1)
+        .amax(dim=1)
+        .reshape(-1, *([1] * (magnitude.dim() - 1)))
+    )
+    return torch.where(
+        peak > 0, magnitude / peak.clamp_min(1e-30), torch.zeros_like(magnitude)
+    )
 
 
 def has_relu_modules(model):
@@ -137,7 +176,9 @@ def has_relu_modules(model):
 
     Example
     -------
-    >>> has_relu_modules(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU()))
+    >>> has_relu_modules(
+    ...     torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+    ... )
     True
     >>> has_relu_modules(torch.nn.Linear(2, 2))
     False
@@ -168,25 +209,51 @@ class GradientExplainer:
     Example
     -------
     >>> from interpretability.classifiers import build_classifier
-    >>> classifier = build_classifier('compact_cnn', n_classes=3, channels=[4, 4, 8, 8]).eval()
+    >>> classifier = build_classifier(
+    ...     "compact_cnn", n_classes=3, channels=[4, 4, 8, 8]
+    ... ).eval()
     >>> from types import SimpleNamespace
-    >>> view = SimpleNamespace(magnitude=torch.rand(2, 44, 513), decision=torch.tensor([0, 2]))
-    >>> mask = GradientExplainer(classifier, 'saliency').explain(view)
-    >>> mask.shape, float(mask.amax(dim=(1, 2)).min())  # |gradient| / its maximum, per clip
+    >>> view = SimpleNamespace(
+    ...     magnitude=torch.rand(2, 44, 513), decision=torch.tensor([0, 2])
+    ... )
+    >>> mask = GradientExplainer(classifier, "saliency").explain(view)
+    >>> (
+    ...     mask.shape,
+    ...     float(mask.amax(dim=(1, 2)).min()),
+    ... )  # |gradient| / its maximum, per clip
     (torch.Size([2, 44, 513]), 1.0)
     """
 
-    def __init__(self, classifier, method, domain="linear", layer=None, smoothgrad_samples=25, smoothgrad_stdev=0.1,
-                 ig_steps=50, shap_samples=25, shap_stdev=0.1, internal_batch_size=None, seed=0):
+    def __init__(
+        self,
+        classifier,
+        method,
+        domain="linear",
+        layer=None,
+        smoothgrad_samples=25,
+        smoothgrad_stdev=0.1,
+        ig_steps=50,
+        shap_samples=25,
+        shap_stdev=0.1,
+        internal_batch_size=None,
+        seed=0,
+    ):
         if method not in BASELINES:
-            raise ValueError(f"unknown gradient method {method!r}; known: {list(BASELINES)}")
+            raise ValueError(
+                f"unknown gradient method {method!r}; known: {list(BASELINES)}"
+            )
         if domain not in DOMAINS:
             raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
         if method in GUIDED and not has_relu_modules(classifier):
-            raise ValueError(f"{method} overrides the gradients of nn.ReLU modules and {type(classifier).__name__} "
-                             "has none: it would silently return plain gradients")
-        for name, value in (("smoothgrad_samples", smoothgrad_samples), ("ig_steps", ig_steps),
-                            ("shap_samples", shap_samples)):
+            raise ValueError(
+                f"{method} overrides the gradients of nn.ReLU modules and {type(classifier).__name__} "
+                "has none: it would silently return plain gradients"
+            )
+        for name, value in (
+            ("smoothgrad_samples", smoothgrad_samples),
+            ("ig_steps", ig_steps),
+            ("shap_samples", shap_samples),
+        ):
             if int(value) < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         self.classifier = classifier
@@ -221,8 +288,10 @@ class GradientExplainer:
                 return classifier.get_submodule(path)
             except AttributeError:
                 continue
-        raise ValueError(f"GradCAM layer {self.layer_name!r} is neither an interpretable layer "
-                         f"{classifier.interpretable_layers} nor a module path of {type(classifier).__name__}")
+        raise ValueError(
+            f"GradCAM layer {self.layer_name!r} is neither an interpretable layer "
+            f"{classifier.interpretable_layers} nor a module path of {type(classifier).__name__}"
+        )
 
     def inputs(self, view):
         """The attributed input of the view's rows: ``[R, T, F]`` (or ``[R, T, n_mels]`` for ``mel``)."""
@@ -242,20 +311,34 @@ class GradientExplainer:
         target = view.decision.long()
         rows = z.shape[0]
         if self.internal_batch_size:
-            rows_per_pass = max(1, int(self.internal_batch_size) // self.expansions)
+            rows_per_pass = max(
+                1, int(self.internal_batch_size) // self.expansions
+            )
         else:
             rows_per_pass = rows
         parts = []
-        numpy_state = np.random.get_state()  # GradientShap draws its interpolation points with numpy
+        numpy_state = (
+            np.random.get_state()
+        )  # GradientShap draws its interpolation points with numpy
         try:
-            with torch.enable_grad(), torch.random.fork_rng(devices=_cuda_devices(z)), warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+            with torch.enable_grad(), torch.random.fork_rng(
+                devices=_cuda_devices(z)
+            ), warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message="Setting backward hooks on ReLU"
+                )
                 torch.manual_seed(self.seed)
                 np.random.seed(self.seed)
                 for start in range(0, rows, rows_per_pass):
                     chunk = slice(start, start + rows_per_pass)
-                    parts.append(self._attribute(z[chunk].clone().requires_grad_(True), scale[chunk],
-                                                 target[chunk], x.shape[1]))
+                    parts.append(
+                        self._attribute(
+                            z[chunk].clone().requires_grad_(True),
+                            scale[chunk],
+                            target[chunk],
+                            x.shape[1],
+                        )
+                    )
         finally:
             np.random.set_state(numpy_state)
         return torch.cat(parts)
@@ -263,12 +346,21 @@ class GradientExplainer:
     @property
     def expansions(self):
         """Forward passes per row that captum batches together."""
-        return {"smoothgrad": self.smoothgrad_samples, "integrated_gradients": self.ig_steps,
-                "shap": self.shap_samples}.get(self.method, 1)
+        return {
+            "smoothgrad": self.smoothgrad_samples,
+            "integrated_gradients": self.ig_steps,
+            "shap": self.shap_samples,
+        }.get(self.method, 1)
 
     def _attribute(self, z, scale, target, n_frames):
-        from captum.attr import (GradientShap, GuidedBackprop, IntegratedGradients, LayerGradCam, NoiseTunnel,
-                                 Saliency)
+        from captum.attr import (
+            GradientShap,
+            GuidedBackprop,
+            IntegratedGradients,
+            LayerGradCam,
+            NoiseTunnel,
+            Saliency,
+        )
 
         kwargs = dict(target=target, additional_forward_args=(scale,))
         method = self.method
@@ -276,23 +368,45 @@ class GradientExplainer:
             attribution = Saliency(self.model).attribute(z, abs=True, **kwargs)
         elif method == "smoothgrad":
             attribution = NoiseTunnel(Saliency(self.model)).attribute(
-                z, nt_type="smoothgrad", nt_samples=self.smoothgrad_samples, stdevs=self.smoothgrad_stdev, abs=True,
-                **kwargs)
+                z,
+                nt_type="smoothgrad",
+                nt_samples=self.smoothgrad_samples,
+                stdevs=self.smoothgrad_stdev,
+                abs=True,
+                **kwargs,
+            )
         elif method == "integrated_gradients":
             attribution = IntegratedGradients(self.model).attribute(
-                z, baselines=torch.zeros_like(z), n_steps=self.ig_steps, internal_batch_size=self.internal_batch_size,
-                **kwargs)
+                z,
+                baselines=torch.zeros_like(z),
+                n_steps=self.ig_steps,
+                internal_batch_size=self.internal_batch_size,
+                **kwargs,
+            )
         elif method == "shap":
             attribution = GradientShap(self.model).attribute(
-                z, baselines=torch.zeros_like(z[:1]), n_samples=self.shap_samples, stdevs=self.shap_stdev, **kwargs)
+                z,
+                baselines=torch.zeros_like(z[:1]),
+                n_samples=self.shap_samples,
+                stdevs=self.shap_stdev,
+                **kwargs,
+            )
         elif method == "guided_backprop":
             attribution = GuidedBackprop(self.model).attribute(z, **kwargs)
         else:  # gradcam, guided_gradcam
-            cam = LayerGradCam(self.model, self.layer()).attribute(z, relu_attributions=True, **kwargs)
+            cam = LayerGradCam(self.model, self.layer()).attribute(
+                z, relu_attributions=True, **kwargs
+            )
             grid = self.cam_to_grid(cam.detach(), n_frames)
             if method == "gradcam":
                 return grid
-            return GuidedBackprop(self.model).attribute(z, **kwargs).detach().squeeze(1) * grid
+            return (
+                GuidedBackprop(self.model)
+                .attribute(z, **kwargs)
+                .detach()
+                .squeeze(1)
+                * grid
+            )
         return attribution.detach().squeeze(1)
 
     def cam_to_grid(self, cam, n_frames):
@@ -300,13 +414,20 @@ class GradientExplainer:
         ``(T, n_mels)`` (integer factors, aligned with the classifier's pooling) and, on the linear grid, mapped to
         the linear bins by interpolating between mel-band centres."""
         n_mels = self.classifier.front_end.n_mels
-        on_mel = fit_to_grid(cam, (int(n_frames), n_mels)).squeeze(1)  # [R, T, n_mels]
+        on_mel = fit_to_grid(cam, (int(n_frames), n_mels)).squeeze(
+            1
+        )  # [R, T, n_mels]
         if self.domain == "mel":
             return on_mel
         filterbank = self.classifier.front_end.filterbank
         n_freqs = int(filterbank.n_stft)
-        matrix = mel_to_linear_matrix(n_mels, n_freqs, int(filterbank.sample_rate),
-                                      float(filterbank.f_min), float(filterbank.f_max))
+        matrix = mel_to_linear_matrix(
+            n_mels,
+            n_freqs,
+            int(filterbank.sample_rate),
+            float(filterbank.f_min),
+            float(filterbank.f_max),
+        )
         return on_mel @ matrix.to(on_mel).T
 
     def explain(self, view):
@@ -318,15 +439,26 @@ def _cuda_devices(tensor):
     return [tensor.device] if tensor.device.type == "cuda" else []
 
 
-def gradient_explainers(classifier, methods=BASELINES, domain="linear", **settings):
+def gradient_explainers(
+    classifier, methods=BASELINES, domain="linear", **settings
+):
     """``{name: GradientExplainer}`` for ``methods`` in ``domain`` (names get ``_mel`` in the mel domain).
 
     Example
     -------
     >>> from interpretability.classifiers import build_classifier
-    >>> classifier = build_classifier('compact_cnn', n_classes=3, channels=[4, 4, 8, 8]).eval()
-    >>> sorted(gradient_explainers(classifier, methods=['saliency', 'gradcam'], domain='mel'))
+    >>> classifier = build_classifier(
+    ...     "compact_cnn", n_classes=3, channels=[4, 4, 8, 8]
+    ... ).eval()
+    >>> sorted(
+    ...     gradient_explainers(
+    ...         classifier, methods=["saliency", "gradcam"], domain="mel"
+    ...     )
+    ... )
     ['gradcam_mel', 'saliency_mel']
     """
-    explainers = [GradientExplainer(classifier, method, domain=domain, **settings) for method in methods]
+    explainers = [
+        GradientExplainer(classifier, method, domain=domain, **settings)
+        for method in methods
+    ]
     return {explainer.name: explainer for explainer in explainers}

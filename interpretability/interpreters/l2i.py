@@ -11,6 +11,7 @@ theta_{c,l}|`` exceeds ``tau`` (:func:`relevance`) and turns them into a soft ma
 ``M = sum_{k in L} w_k h_k / (W H + eps)`` (:func:`component_mask`), so the shared evaluation and listenable
 export of every interpreter apply unchanged.
 """
+
 import os
 
 import torch
@@ -19,7 +20,6 @@ import torch.nn.functional as F
 
 from interpretability.classifiers.io import HPARAMS_FILE
 from interpretability.errors import CheckpointError
-
 from interpretability.interpreters.lmac import _fit as fit_to_grid
 from interpretability.interpreters.nmf import read_description
 from interpretability.spectral import apply_mask
@@ -49,35 +49,74 @@ class L2IPsi(nn.Module):
 
     Example
     -------
-    >>> psi = L2IPsi({'block1': 8, 'block2': 16}, n_components=5, width=12, freq_bands=2, kernel_size=3)
-    >>> hidden = {'block1': torch.randn(2, 8, 20, 40), 'block2': torch.randn(2, 16, 10, 20)}
+    >>> psi = L2IPsi(
+    ...     {"block1": 8, "block2": 16},
+    ...     n_components=5,
+    ...     width=12,
+    ...     freq_bands=2,
+    ...     kernel_size=3,
+    ... )
+    >>> hidden = {
+    ...     "block1": torch.randn(2, 8, 20, 40),
+    ...     "block2": torch.randn(2, 16, 10, 20),
+    ... }
     >>> activations = psi(hidden, n_frames=44)
     >>> activations.shape, bool((activations >= 0).all())
     (torch.Size([2, 5, 44]), True)
     """
 
-    def __init__(self, layer_channels, n_components, width=256, freq_pool="mean", freq_bands=1, kernel_size=1,
-                 activation="relu"):
+    def __init__(
+        self,
+        layer_channels,
+        n_components,
+        width=256,
+        freq_pool="mean",
+        freq_bands=1,
+        kernel_size=1,
+        activation="relu",
+    ):
         super().__init__()
         if not layer_channels:
-            raise ValueError("layer_channels must name at least one hidden layer")
+            raise ValueError(
+                "layer_channels must name at least one hidden layer"
+            )
         if freq_pool not in FREQ_POOLS:
-            raise ValueError(f"freq_pool must be one of {FREQ_POOLS}, got {freq_pool!r}")
+            raise ValueError(
+                f"freq_pool must be one of {FREQ_POOLS}, got {freq_pool!r}"
+            )
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if int(freq_bands) < 1 or int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
-            raise ValueError(f"freq_bands must be >= 1 and kernel_size odd, got {freq_bands} and {kernel_size}")
-        self.layer_channels = {name: int(c) for name, c in layer_channels.items()}
+            raise ValueError(
+                f"activation must be one of {ACTIVATIONS}, got {activation!r}"
+            )
+        if (
+            int(freq_bands) < 1
+            or int(kernel_size) < 1
+            or int(kernel_size) % 2 == 0
+        ):
+            raise ValueError(
+                f"freq_bands must be >= 1 and kernel_size odd, got {freq_bands} and {kernel_size}"
+            )
+        self.layer_channels = {
+            name: int(c) for name, c in layer_channels.items()
+        }
         self.layer_names = list(self.layer_channels)
         self.n_components = int(n_components)
         self.freq_pool = freq_pool
         self.freq_bands = int(freq_bands)
         self.activation = activation
-        self.config = dict(layer_channels=dict(self.layer_channels), n_components=self.n_components, width=width,
-                           freq_pool=freq_pool, freq_bands=self.freq_bands, kernel_size=int(kernel_size),
-                           activation=activation)
+        self.config = dict(
+            layer_channels=dict(self.layer_channels),
+            n_components=self.n_components,
+            width=width,
+            freq_pool=freq_pool,
+            freq_bands=self.freq_bands,
+            kernel_size=int(kernel_size),
+            activation=activation,
+        )
         total = sum(self.layer_channels.values()) * self.freq_bands
-        self.project = nn.Conv1d(total, width, int(kernel_size), padding=int(kernel_size) // 2)
+        self.project = nn.Conv1d(
+            total, width, int(kernel_size), padding=int(kernel_size) // 2
+        )
         self.norm = nn.GroupNorm(1, width)
         self.output = nn.Conv1d(width, self.n_components, 1)
 
@@ -86,27 +125,43 @@ class L2IPsi(nn.Module):
         every layer contributes the same number of features per channel)."""
         size = (h.shape[2], self.freq_bands)
         if self.freq_pool == "mean":
-            pooled = F.adaptive_avg_pool2d(h, size) if h.shape[3] >= self.freq_bands else \
-                F.interpolate(h.mean(dim=3, keepdim=True), size=size, mode="nearest")
+            pooled = (
+                F.adaptive_avg_pool2d(h, size)
+                if h.shape[3] >= self.freq_bands
+                else F.interpolate(
+                    h.mean(dim=3, keepdim=True), size=size, mode="nearest"
+                )
+            )
         else:
-            pooled = F.adaptive_max_pool2d(h, size) if h.shape[3] >= self.freq_bands else \
-                F.interpolate(h.amax(dim=3, keepdim=True), size=size, mode="nearest")
+            pooled = (
+                F.adaptive_max_pool2d(h, size)
+                if h.shape[3] >= self.freq_bands
+                else F.interpolate(
+                    h.amax(dim=3, keepdim=True), size=size, mode="nearest"
+                )
+            )
         return pooled.permute(0, 1, 3, 2).reshape(h.shape[0], -1, h.shape[2])
 
     def pooled(self, hidden, n_frames):
         """The concatenated frequency-pooled maps on the STFT frame axis, ``[B, sum C_l * bands, n_frames]``."""
         missing = [name for name in self.layer_names if name not in hidden]
         if missing:
-            raise KeyError(f"hidden maps lack layers {missing}; Psi reads {self.layer_names}")
+            raise KeyError(
+                f"hidden maps lack layers {missing}; Psi reads {self.layer_names}"
+            )
         maps = []
         for name in self.layer_names:
             h = self._bands(hidden[name])  # [B, C * bands, T_l]
-            maps.append(fit_to_grid(h.unsqueeze(-1), (int(n_frames), 1)).squeeze(-1))
+            maps.append(
+                fit_to_grid(h.unsqueeze(-1), (int(n_frames), 1)).squeeze(-1)
+            )
         return torch.cat(maps, dim=1)
 
     def forward(self, hidden, n_frames):
         """``H`` ``[B, K, n_frames]``, non-negative."""
-        x = self.output(F.relu(self.norm(self.project(self.pooled(hidden, n_frames)))))
+        x = self.output(
+            F.relu(self.norm(self.project(self.pooled(hidden, n_frames))))
+        )
         return F.relu(x) if self.activation == "relu" else F.softplus(x)
 
 
@@ -119,7 +174,11 @@ class GatedAttentionPooling(nn.Module):
     -------
     >>> pooling = GatedAttentionPooling(n_inputs=5, attention_dim=8)
     >>> pooled, attention = pooling(torch.rand(2, 5, 44))
-    >>> pooled.shape, attention.shape, bool(torch.allclose(attention.sum(dim=1), torch.ones(2)))
+    >>> (
+    ...     pooled.shape,
+    ...     attention.shape,
+    ...     bool(torch.allclose(attention.sum(dim=1), torch.ones(2))),
+    ... )
     (torch.Size([2, 5]), torch.Size([2, 44]), True)
     """
 
@@ -132,7 +191,9 @@ class GatedAttentionPooling(nn.Module):
     def weights(self, activations):
         """Attention ``[B, T]`` (sums to 1 over time) for ``[B, K, T]``."""
         frames = activations.transpose(1, 2)  # [B, T, K]
-        scores = self.w(torch.tanh(self.V(frames)) * torch.sigmoid(self.U(frames))).squeeze(-1)
+        scores = self.w(
+            torch.tanh(self.V(frames)) * torch.sigmoid(self.U(frames))
+        ).squeeze(-1)
         return torch.softmax(scores, dim=1)
 
     def forward(self, activations):
@@ -154,7 +215,11 @@ class L2ITheta(nn.Module):
 
     def __init__(self, n_components, n_classes, attention_dim=64):
         super().__init__()
-        self.config = dict(n_components=int(n_components), n_classes=int(n_classes), attention_dim=attention_dim)
+        self.config = dict(
+            n_components=int(n_components),
+            n_classes=int(n_classes),
+            attention_dim=attention_dim,
+        )
         self.pool = GatedAttentionPooling(n_components, attention_dim)
         self.head = nn.Linear(n_components, n_classes, bias=False)
 
@@ -177,19 +242,30 @@ class L2IInterpreter(nn.Module):
 
     Example
     -------
-    >>> psi = L2IPsi({'block1': 8}, n_components=4, width=8)
+    >>> psi = L2IPsi({"block1": 8}, n_components=4, width=8)
     >>> theta = L2ITheta(n_components=4, n_classes=3, attention_dim=8)
     >>> interpreter = L2IInterpreter(psi, theta, torch.rand(513, 4))
-    >>> mask = interpreter.mask({'block1': torch.randn(2, 8, 20, 40)}, n_frames=44, classes=torch.tensor([0, 2]))
+    >>> mask = interpreter.mask(
+    ...     {"block1": torch.randn(2, 8, 20, 40)},
+    ...     n_frames=44,
+    ...     classes=torch.tensor([0, 2]),
+    ... )
     >>> mask.shape, bool(((mask >= 0) & (mask <= 1)).all())
     (torch.Size([2, 44, 513]), True)
     """
 
-    def __init__(self, psi, theta, dictionary, domain="log1p", tau=0.2, eps=1e-6):
+    def __init__(
+        self, psi, theta, dictionary, domain="log1p", tau=0.2, eps=1e-6
+    ):
         super().__init__()
-        if dictionary.shape[1] != psi.n_components or theta.config["n_components"] != psi.n_components:
-            raise ValueError(f"the dictionary has {dictionary.shape[1]} atoms, Psi outputs {psi.n_components} and "
-                             f"Theta reads {theta.config['n_components']}: they must agree")
+        if (
+            dictionary.shape[1] != psi.n_components
+            or theta.config["n_components"] != psi.n_components
+        ):
+            raise ValueError(
+                f"the dictionary has {dictionary.shape[1]} atoms, Psi outputs {psi.n_components} and "
+                f"Theta reads {theta.config['n_components']}: they must agree"
+            )
         self.psi = psi
         self.theta = theta
         self.register_buffer("dictionary", dictionary.detach().float().clone())
@@ -199,8 +275,14 @@ class L2IInterpreter(nn.Module):
 
     @property
     def config(self):
-        return dict(psi=dict(self.psi.config), theta=dict(self.theta.config), domain=self.domain, tau=self.tau,
-                    eps=self.eps, n_features=int(self.dictionary.shape[0]))
+        return dict(
+            psi=dict(self.psi.config),
+            theta=dict(self.theta.config),
+            domain=self.domain,
+            tau=self.tau,
+            eps=self.eps,
+            n_features=int(self.dictionary.shape[0]),
+        )
 
     def forward(self, hidden, n_frames):
         """``(H [B, K, T], scores [B, C], z [B, K], attention [B, T])``."""
@@ -216,7 +298,9 @@ class L2IInterpreter(nn.Module):
     def explain(self, activations, pooled, classes):
         """Masks ``[B, T, F]`` and selected components ``[B, K]`` (bool) for ``classes`` ``[B]``."""
         selected = relevance(pooled, self.theta.head.weight, classes) > self.tau
-        return component_mask(self.dictionary, activations, selected, self.eps), selected
+        return component_mask(
+            self.dictionary, activations, selected, self.eps
+        ), selected
 
 
 def relevance(pooled, theta, classes, eps=1e-12):
@@ -228,7 +312,9 @@ def relevance(pooled, theta, classes, eps=1e-12):
     -------
     >>> pooled = torch.tensor([[1.0, 2.0, 0.5]])
     >>> theta = torch.tensor([[1.0, -1.0, 2.0], [0.0, 1.0, 0.0]])
-    >>> relevance(pooled, theta, torch.tensor([0]))  # contributions 1, -2, 1 over max |2|
+    >>> relevance(
+    ...     pooled, theta, torch.tensor([0])
+    ... )  # contributions 1, -2, 1 over max |2|
     tensor([[ 0.5000, -1.0000,  0.5000]])
     """
     contribution = pooled * theta[classes.long()]
@@ -243,13 +329,21 @@ def component_mask(dictionary, activations, selected, eps=1e-6):
 
     Example
     -------
-    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> dictionary = torch.tensor(
+    ...     [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    ... )  # F = 3, K = 2
     >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
-    >>> component_mask(dictionary, activations, torch.tensor([[True, False]]))[0, 0]  # bin 3: half of W H
+    >>> component_mask(dictionary, activations, torch.tensor([[True, False]]))[
+    ...     0, 0
+    ... ]  # bin 3: half of W H
     tensor([1.0000, 0.0000, 0.5000])
     """
     full = torch.einsum("fk,bkt->btf", dictionary, activations)
-    part = torch.einsum("fk,bkt->btf", dictionary, activations * selected.to(activations.dtype).unsqueeze(-1))
+    part = torch.einsum(
+        "fk,bkt->btf",
+        dictionary,
+        activations * selected.to(activations.dtype).unsqueeze(-1),
+    )
     return (part / (full + eps)).clamp(0.0, 1.0)
 
 
@@ -259,17 +353,23 @@ def component_masks(dictionary, activations, components, eps=1e-6):
 
     Example
     -------
-    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> dictionary = torch.tensor(
+    ...     [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    ... )  # F = 3, K = 2
     >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
     >>> component_masks(dictionary, activations, torch.tensor([0, 1])).shape
     torch.Size([1, 2, 4, 3])
     """
     full = torch.einsum("fk,bkt->btf", dictionary, activations)
-    parts = torch.einsum("fn,bnt->bntf", dictionary[:, components], activations[:, components])
+    parts = torch.einsum(
+        "fn,bnt->bntf", dictionary[:, components], activations[:, components]
+    )
     return (parts / (full.unsqueeze(1) + eps)).clamp(0.0, 1.0)
 
 
-def remove_components(magnitude, dictionary, activations, removed, mask_domain="linear", eps=1e-6):
+def remove_components(
+    magnitude, dictionary, activations, removed, mask_domain="linear", eps=1e-6
+):
     """The input minus the ``removed`` components, as a linear magnitude ``[B, T, F]``.
 
     The components' share of the input is taken out with the complement of their soft mask,
@@ -280,10 +380,14 @@ def remove_components(magnitude, dictionary, activations, removed, mask_domain="
 
     Example
     -------
-    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> dictionary = torch.tensor(
+    ...     [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    ... )  # F = 3, K = 2
     >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
     >>> magnitude = torch.full((1, 4, 3), 2.0)
-    >>> without = remove_components(magnitude, dictionary, activations, torch.tensor([[True, False]]))
+    >>> without = remove_components(
+    ...     magnitude, dictionary, activations, torch.tensor([[True, False]])
+    ... )
     >>> [round(v, 4) for v in without[0, 0].tolist()]
     [0.0, 2.0, 1.0]
     """
@@ -291,19 +395,27 @@ def remove_components(magnitude, dictionary, activations, removed, mask_domain="
     return apply_mask(magnitude, 1.0 - mask, mask_domain)
 
 
-def removed_energy(magnitude, dictionary, activations, removed, mask_domain="linear", eps=1e-6):
+def removed_energy(
+    magnitude, dictionary, activations, removed, mask_domain="linear", eps=1e-6
+):
     """Energy of what removing the ``removed`` components takes out of the input, ``||X - X_without||^2`` per row
     ``[B]`` (``X_without`` from :func:`remove_components`; linear magnitudes).
 
     Example
     -------
-    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> dictionary = torch.tensor(
+    ...     [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    ... )  # F = 3, K = 2
     >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
     >>> magnitude = torch.full((1, 4, 3), 2.0)
-    >>> removed_energy(magnitude, dictionary, activations, torch.tensor([[True, False]]))  # 4 frames x (4 + 1)
+    >>> removed_energy(
+    ...     magnitude, dictionary, activations, torch.tensor([[True, False]])
+    ... )  # 4 frames x (4 + 1)
     tensor([20.0000])
     """
-    without = remove_components(magnitude, dictionary, activations, removed, mask_domain, eps)
+    without = remove_components(
+        magnitude, dictionary, activations, removed, mask_domain, eps
+    )
     return (magnitude - without).pow(2).flatten(1).sum(dim=1)
 
 
@@ -311,8 +423,17 @@ MATCHED_BY = ("energy", "area")
 PREFIX_BLOCK = 8  # prefixes of the random control's draw evaluated together
 
 
-def matched_random_components(magnitude, dictionary, activations, selected, generator, candidates=None,
-                              mask_domain="linear", eps=1e-6, match="energy"):
+def matched_random_components(
+    magnitude,
+    dictionary,
+    activations,
+    selected,
+    generator,
+    candidates=None,
+    mask_domain="linear",
+    eps=1e-6,
+    match="energy",
+):
     """The random control of component removal, matched to what removing the ``selected`` components removes.
 
     Per row, the ``candidates`` (bool ``[B, K]``, e.g. the components active in the clip; default all) are drawn in
@@ -329,47 +450,76 @@ def matched_random_components(magnitude, dictionary, activations, selected, gene
 
     Example
     -------
-    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> dictionary = torch.tensor(
+    ...     [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    ... )  # F = 3, K = 2
     >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
     >>> magnitude = torch.full((1, 4, 3), 2.0)
-    >>> control = matched_random_components(magnitude, dictionary, activations, torch.tensor([[True, False]]),
-    ...                                     torch.Generator().manual_seed(0))
-    >>> control.shape, int(control.sum())  # one component removes as much energy as the selected one
+    >>> control = matched_random_components(
+    ...     magnitude,
+    ...     dictionary,
+    ...     activations,
+    ...     torch.tensor([[True, False]]),
+    ...     torch.Generator().manual_seed(0),
+    ... )
+    >>> (
+    ...     control.shape,
+    ...     int(control.sum()),
+    ... )  # one component removes as much energy as the selected one
     (torch.Size([1, 2]), 1)
     """
     if match not in MATCHED_BY:
         raise ValueError(f"match must be one of {MATCHED_BY}, got {match!r}")
     rows, n_components = selected.shape
     selected = selected.bool()
-    allowed = torch.ones_like(selected) if candidates is None else candidates.bool() | selected
+    allowed = (
+        torch.ones_like(selected)
+        if candidates is None
+        else candidates.bool() | selected
+    )
 
-    def amounts(row, masks):  # what removing each of ``masks`` [n, T, F] from the row's input takes out, [n]
+    def amounts(
+        row, masks
+    ):  # what removing each of ``masks`` [n, T, F] from the row's input takes out, [n]
         if match == "area":
             return masks.flatten(1).mean(dim=1)
-        taken = magnitude[row] - apply_mask(magnitude[row], 1.0 - masks, mask_domain)
+        taken = magnitude[row] - apply_mask(
+            magnitude[row], 1.0 - masks, mask_domain
+        )
         return taken.pow(2).flatten(1).sum(dim=1)
 
-    keys = torch.rand(rows, n_components, generator=generator).to(magnitude.device)
+    keys = torch.rand(rows, n_components, generator=generator).to(
+        magnitude.device
+    )
     order = keys.masked_fill(~allowed, 2.0).argsort(dim=1)
     target_masks = component_mask(dictionary, activations, selected, eps)
     control = torch.zeros_like(selected)
     for row in range(rows):
         if not selected[row].any():
             continue
-        target = float(amounts(row, target_masks[row:row + 1])[0])
-        drawn = order[row, :int(allowed[row].sum())]
+        target = float(amounts(row, target_masks[row : row + 1])[0])
+        drawn = order[row, : int(allowed[row].sum())]
         full = (dictionary @ activations[row]).T + eps  # [T, F]
         # the prefixes of the random order, a block of them at a time (most rows stop within the first block)
         running, prefix, count = torch.zeros_like(full), [], len(drawn)
         for start in range(0, len(drawn), PREFIX_BLOCK):
-            block = drawn[start:start + PREFIX_BLOCK]
-            parts = running + torch.einsum("fn,nt->ntf", dictionary[:, block], activations[row, block]).cumsum(dim=0)
+            block = drawn[start : start + PREFIX_BLOCK]
+            parts = running + torch.einsum(
+                "fn,nt->ntf", dictionary[:, block], activations[row, block]
+            ).cumsum(dim=0)
             running = parts[-1]
             prefix += amounts(row, (parts / full).clamp(0.0, 1.0)).tolist()
-            reached = [i for i, value in enumerate(prefix) if value >= target * (1 - 1e-6)]
+            reached = [
+                i
+                for i, value in enumerate(prefix)
+                if value >= target * (1 - 1e-6)
+            ]
             if reached:
                 count = reached[0] + 1
-                if count > 1 and target - prefix[count - 2] < prefix[count - 1] - target:
+                if (
+                    count > 1
+                    and target - prefix[count - 2] < prefix[count - 1] - target
+                ):
                     count -= 1  # the shorter prefix is closer
                 break
         control[row, drawn[:count]] = True
@@ -385,18 +535,30 @@ def fidelity_loss(theta_scores, classifier_logits, multilabel=False):
     Example
     -------
     >>> logits = torch.tensor([[2.0, 0.0]])
-    >>> bool(fidelity_loss(logits, logits) < fidelity_loss(-logits, logits))  # Theta agreeing costs less
+    >>> bool(
+    ...     fidelity_loss(logits, logits) < fidelity_loss(-logits, logits)
+    ... )  # Theta agreeing costs less
     True
     """
     if multilabel:
         target = torch.sigmoid(classifier_logits)
-        return F.binary_cross_entropy_with_logits(theta_scores, target, reduction="none").sum(dim=1)
+        return F.binary_cross_entropy_with_logits(
+            theta_scores, target, reduction="none"
+        ).sum(dim=1)
     target = torch.softmax(classifier_logits, dim=1)
     return -(target * torch.log_softmax(theta_scores, dim=1)).sum(dim=1)
 
 
-def l2i_objective(theta_scores, classifier_logits, target_spectrogram, dictionary, activations, alpha=10.0,
-                  beta=0.8, multilabel=False):
+def l2i_objective(
+    theta_scores,
+    classifier_logits,
+    target_spectrogram,
+    dictionary,
+    activations,
+    alpha=10.0,
+    beta=0.8,
+    multilabel=False,
+):
     """The L2I training loss ``L = L_fid + alpha * ||V - W H||^2 + beta * |H|_1``, per clip, averaged over the batch.
 
     Normalisation: the reconstruction term is the **mean** squared error over the ``T x F`` cells of the clip
@@ -418,11 +580,21 @@ def l2i_objective(theta_scores, classifier_logits, target_spectrogram, dictionar
 
     Example
     -------
-    >>> dictionary = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # F = 3, K = 2
+    >>> dictionary = torch.tensor(
+    ...     [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    ... )  # F = 3, K = 2
     >>> activations = torch.ones(1, 2, 4)  # B = 1, K = 2, T = 4
-    >>> target = torch.einsum('fk,bkt->btf', dictionary, activations)  # reconstructed exactly
-    >>> loss, terms = l2i_objective(torch.zeros(1, 3), torch.zeros(1, 3), target, dictionary, activations)
-    >>> round(float(terms['rec']), 6), float(terms['l1'])
+    >>> target = torch.einsum(
+    ...     "fk,bkt->btf", dictionary, activations
+    ... )  # reconstructed exactly
+    >>> loss, terms = l2i_objective(
+    ...     torch.zeros(1, 3),
+    ...     torch.zeros(1, 3),
+    ...     target,
+    ...     dictionary,
+    ...     activations,
+    ... )
+    >>> round(float(terms["rec"]), 6), float(terms["l1"])
     (0.0, 1.0)
     """
     fid = fidelity_loss(theta_scores, classifier_logits.detach(), multilabel)
@@ -444,36 +616,62 @@ def load_l2i(folder, device="cpu"):
     -------
     >>> import tempfile
     >>> from interpretability.inference import export_interpreter
-    >>> psi = L2IPsi({'block1': 8}, n_components=4, width=8)
-    >>> interpreter = L2IInterpreter(psi, L2ITheta(4, 3, attention_dim=8), torch.rand(513, 4))
-    >>> classifier_folder = tempfile.mkdtemp()  # an exported classifier in a real run
-    >>> folder = export_interpreter(os.path.join(tempfile.mkdtemp(), 'interpreter'), interpreter,
-    ...                             interpreter.config, classifier_folder, method='l2i')
+    >>> psi = L2IPsi({"block1": 8}, n_components=4, width=8)
+    >>> interpreter = L2IInterpreter(
+    ...     psi, L2ITheta(4, 3, attention_dim=8), torch.rand(513, 4)
+    ... )
+    >>> classifier_folder = (
+    ...     tempfile.mkdtemp()
+    ... )  # an exported classifier in a real run
+    >>> folder = export_interpreter(
+    ...     os.path.join(tempfile.mkdtemp(), "interpreter"),
+    ...     interpreter,
+    ...     interpreter.config,
+    ...     classifier_folder,
+    ...     method="l2i",
+    ... )
     >>> loaded, description = load_l2i(folder)
-    >>> bool(torch.equal(loaded.dictionary, interpreter.dictionary)), description['method']
+    >>> (
+    ...     bool(torch.equal(loaded.dictionary, interpreter.dictionary)),
+    ...     description["method"],
+    ... )
     (True, 'l2i')
     """
     from interpretability.inference import DECODER_FILE, interpreter_folder
 
     folder = interpreter_folder(folder)
     description_path = os.path.join(folder, HPARAMS_FILE)
-    description = read_description(description_path, "the interpreter description")
+    description = read_description(
+        description_path, "the interpreter description"
+    )
     if description.get("method") != "l2i":
-        raise CheckpointError(f"{description_path}: not an L2I interpreter (method {description.get('method')!r})")
+        raise CheckpointError(
+            f"{description_path}: not an L2I interpreter (method {description.get('method')!r})"
+        )
     try:
         config = description["decoder"]
         psi = L2IPsi(**config["psi"])
         theta = L2ITheta(**config["theta"])
         dictionary = torch.zeros(int(config["n_features"]), psi.n_components)
-        interpreter = L2IInterpreter(psi, theta, dictionary, domain=config["domain"], tau=config["tau"],
-                                     eps=config["eps"])
+        interpreter = L2IInterpreter(
+            psi,
+            theta,
+            dictionary,
+            domain=config["domain"],
+            tau=config["tau"],
+            eps=config["eps"],
+        )
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{description_path}: its L2I description is incomplete or invalid ({err})") from None
+        raise CheckpointError(
+            f"{description_path}: its L2I description is incomplete or invalid ({err})"
+        ) from None
     path = os.path.join(folder, DECODER_FILE)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         interpreter.load_state_dict(state)
     except (RuntimeError, OSError, KeyError, AttributeError) as err:
-        raise CheckpointError(f"{path}: checkpoint does not match the L2I interpreter in {HPARAMS_FILE} "
-                              f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        raise CheckpointError(
+            f"{path}: checkpoint does not match the L2I interpreter in {HPARAMS_FILE} "
+            f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        ) from None
     return interpreter.to(device).eval(), description

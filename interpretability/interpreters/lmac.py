@@ -5,6 +5,7 @@ downsampled (time, mel) grid) and returns mask logits on the linear STFT grid ``
 :func:`lmac_objective` is the training loss: mask-in / mask-out cross-entropy against the classifier's own
 decision, an L1 term on the mask, optional total variation, and the fine-tuning guidance of "L-MAC FT".
 """
+
 import math
 
 import torch
@@ -55,7 +56,9 @@ def _fit(x, size):
     return x
 
 
-def mel_to_linear_matrix(n_mels=N_MELS, n_freqs=513, sample_rate=SAMPLE_RATE, f_min=0.0, f_max=None):
+def mel_to_linear_matrix(
+    n_mels=N_MELS, n_freqs=513, sample_rate=SAMPLE_RATE, f_min=0.0, f_max=None
+):
     """Linear interpolation from mel-band centres to linear STFT bins, ``[n_freqs, n_mels]``.
 
     Band centres as in SpeechBrain's ``Filterbank`` (HTK mel, ``n_mels + 2`` equally spaced points,
@@ -73,7 +76,10 @@ def mel_to_linear_matrix(n_mels=N_MELS, n_freqs=513, sample_rate=SAMPLE_RATE, f_
     def to_mel(hz):
         return 2595.0 * torch.log10(1.0 + hz / 700.0)
 
-    mel_min, mel_max = to_mel(torch.tensor(float(f_min))), to_mel(torch.tensor(float(f_max)))
+    mel_min, mel_max = (
+        to_mel(torch.tensor(float(f_min))),
+        to_mel(torch.tensor(float(f_max))),
+    )
     step = (mel_max - mel_min) / (n_mels + 1)
     freqs = torch.linspace(0, sample_rate / 2, n_freqs, dtype=torch.float64)
     position = ((to_mel(freqs) - mel_min) / step - 1).clamp(0, n_mels - 1)
@@ -124,40 +130,75 @@ class LMACDecoder(nn.Module):
 
     Example
     -------
-    >>> decoder = LMACDecoder({'block1': 8, 'block2': 16}, width=16, min_width=8, head_channels=4)
-    >>> hidden = {'block1': torch.randn(2, 8, 20, 40), 'block2': torch.randn(2, 16, 10, 20)}
+    >>> decoder = LMACDecoder(
+    ...     {"block1": 8, "block2": 16}, width=16, min_width=8, head_channels=4
+    ... )
+    >>> hidden = {
+    ...     "block1": torch.randn(2, 8, 20, 40),
+    ...     "block2": torch.randn(2, 16, 10, 20),
+    ... }
     >>> mask = decoder.mask(hidden, n_frames=44)
     >>> mask.shape, bool(((mask >= 0) & (mask <= 1)).all())
     (torch.Size([2, 44, 513]), True)
     """
 
-    def __init__(self, layer_channels, n_freqs=513, width=64, min_width=32, n_mels=N_MELS, head_channels=16,
-                 sample_rate=SAMPLE_RATE, initial_logit=1.0, n_masks=1):
+    def __init__(
+        self,
+        layer_channels,
+        n_freqs=513,
+        width=64,
+        min_width=32,
+        n_mels=N_MELS,
+        head_channels=16,
+        sample_rate=SAMPLE_RATE,
+        initial_logit=1.0,
+        n_masks=1,
+    ):
         super().__init__()
         if not layer_channels:
-            raise ValueError("layer_channels must name at least one hidden layer")
+            raise ValueError(
+                "layer_channels must name at least one hidden layer"
+            )
         self.layer_names = list(layer_channels)
-        self.layer_channels = {name: int(c) for name, c in layer_channels.items()}
+        self.layer_channels = {
+            name: int(c) for name, c in layer_channels.items()
+        }
         self.n_masks = int(n_masks)
-        self.config = dict(layer_channels=dict(self.layer_channels), n_freqs=n_freqs, width=width,
-                           min_width=min_width, n_mels=n_mels, head_channels=head_channels,
-                           sample_rate=sample_rate, initial_logit=initial_logit, n_masks=self.n_masks)
+        self.config = dict(
+            layer_channels=dict(self.layer_channels),
+            n_freqs=n_freqs,
+            width=width,
+            min_width=min_width,
+            n_mels=n_mels,
+            head_channels=head_channels,
+            sample_rate=sample_rate,
+            initial_logit=initial_logit,
+            n_masks=self.n_masks,
+        )
         self.n_freqs = n_freqs
         self.n_mels = n_mels
         depth = len(self.layer_names)
-        widths = [max(min(min_width, width), width // 2 ** (depth - 1 - i)) for i in range(depth)]
+        widths = [
+            max(min(min_width, width), width // 2 ** (depth - 1 - i))
+            for i in range(depth)
+        ]
         self.lateral = nn.ModuleList(
-            nn.Conv2d(c, w, 1) for c, w in zip(self.layer_channels.values(), widths)
+            nn.Conv2d(c, w, 1)
+            for c, w in zip(self.layer_channels.values(), widths)
         )
         out_widths = [head_channels, *widths[:-1]]
-        self.merge = nn.ModuleList(_ConvNormReLU(w, o) for w, o in zip(widths, out_widths))
+        self.merge = nn.ModuleList(
+            _ConvNormReLU(w, o) for w, o in zip(widths, out_widths)
+        )
         self.refine = _ConvNormReLU(head_channels, head_channels)
         self.output = nn.Conv2d(head_channels, self.n_masks, 3, padding=1)
         self.mel_to_linear = nn.Linear(n_mels, n_freqs)
         with torch.no_grad():
             self.output.weight.mul_(0.1)
             self.output.bias.zero_()
-            self.mel_to_linear.weight.copy_(mel_to_linear_matrix(n_mels, n_freqs, sample_rate))
+            self.mel_to_linear.weight.copy_(
+                mel_to_linear_matrix(n_mels, n_freqs, sample_rate)
+            )
             self.mel_to_linear.bias.fill_(initial_logit)
 
     def forward(self, hidden, n_frames, classes=None):
@@ -179,7 +220,9 @@ class LMACDecoder(nn.Module):
         """
         missing = [name for name in self.layer_names if name not in hidden]
         if missing:
-            raise KeyError(f"hidden maps lack layers {missing}; the decoder reads {self.layer_names}")
+            raise KeyError(
+                f"hidden maps lack layers {missing}; the decoder reads {self.layer_names}"
+            )
         x = None
         for index in reversed(range(len(self.layer_names))):
             skip = self.lateral[index](hidden[self.layer_names[index]])
@@ -189,7 +232,11 @@ class LMACDecoder(nn.Module):
         per_class = self.output(x)  # [B, n_masks, T, n_mels]
         if classes is not None and self.n_masks > 1:
             # pick each row's class before the (largest) mel-to-linear map
-            return self.mel_to_linear(per_class[torch.arange(per_class.shape[0], device=x.device), classes])
+            return self.mel_to_linear(
+                per_class[
+                    torch.arange(per_class.shape[0], device=x.device), classes
+                ]
+            )
         logits = self.mel_to_linear(per_class)
         return logits.squeeze(1) if self.n_masks == 1 else logits
 
@@ -203,7 +250,9 @@ def total_variation(mask):
 
     Example
     -------
-    >>> steps = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])  # constant in time, a jump in frequency
+    >>> steps = torch.tensor(
+    ...     [[[0.0, 1.0], [0.0, 1.0]]]
+    ... )  # constant in time, a jump in frequency
     >>> total_variation(steps)
     tensor([1.])
     """
@@ -218,7 +267,9 @@ def _decision_loss(classifier, magnitude, target):
     logits = classifier(magnitude)
     if getattr(classifier, "multilabel", False):
         chosen = logits.gather(1, target.unsqueeze(1)).squeeze(1)
-        return F.binary_cross_entropy_with_logits(chosen, torch.ones_like(chosen), reduction="none")
+        return F.binary_cross_entropy_with_logits(
+            chosen, torch.ones_like(chosen), reduction="none"
+        )
     return F.cross_entropy(logits, target, reduction="none")
 
 
@@ -228,8 +279,18 @@ def _cosine(a, b, eps=1e-8):
     return (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(eps)
 
 
-def lmac_objective(classifier, magnitude, mask, target, l_in=4.0, l_out=0.2, l_1=6.4, l_tv=0.0,
-                   domain="linear", guidance=None):
+def lmac_objective(
+    classifier,
+    magnitude,
+    mask,
+    target,
+    l_in=4.0,
+    l_out=0.2,
+    l_1=6.4,
+    l_tv=0.0,
+    domain="linear",
+    guidance=None,
+):
     """The L-MAC training loss, per clip, averaged over the batch.
 
     ``L = l_in * CE(f(M*|X|), c) - l_out * CE(f((1-M)*|X|), c) + l_1 * mean(M) + l_tv * TV(M)``, with
@@ -261,10 +322,14 @@ def lmac_objective(classifier, magnitude, mask, target, l_in=4.0, l_out=0.2, l_1
 
     Example
     -------
-    >>> classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 3, 2))
+    >>> classifier = torch.nn.Sequential(
+    ...     torch.nn.Flatten(), torch.nn.Linear(4 * 3, 2)
+    ... )
     >>> magnitude, mask = torch.rand(2, 4, 3), torch.full((2, 4, 3), 0.5)
-    >>> loss, terms = lmac_objective(classifier, magnitude, mask, torch.tensor([0, 1]))
-    >>> loss.dim(), sorted(terms), float(terms['mask_mean'])
+    >>> loss, terms = lmac_objective(
+    ...     classifier, magnitude, mask, torch.tensor([0, 1])
+    ... )
+    >>> loss.dim(), sorted(terms), float(terms["mask_mean"])
     (0, ['guide', 'guided', 'in', 'l1', 'mask_mean', 'out', 'tv'], 0.5)
     """
     if mask.shape != magnitude.shape or mask.dim() != 3:
@@ -273,11 +338,15 @@ def lmac_objective(classifier, magnitude, mask, target, l_in=4.0, l_out=0.2, l_1
             f"and {tuple(magnitude.shape)}"
         )
     if target.shape != (mask.shape[0],):
-        raise ValueError(f"target must be [batch] = [{mask.shape[0]}], got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must be [batch] = [{mask.shape[0]}], got {tuple(target.shape)}"
+        )
     target = target.long()
     masked_in = apply_mask(magnitude, mask, domain)
     loss_in = _decision_loss(classifier, masked_in, target)
-    loss_out = _decision_loss(classifier, apply_mask(magnitude, 1 - mask, domain), target)
+    loss_out = _decision_loss(
+        classifier, apply_mask(magnitude, 1 - mask, domain), target
+    )
     mask_mean = mask.flatten(1).mean(dim=1)
     tv = total_variation(mask)
 
@@ -293,17 +362,29 @@ def lmac_objective(classifier, magnitude, mask, target, l_in=4.0, l_out=0.2, l_1
         weight = float(guidance.get("weight", 4.0))
         with torch.no_grad():
             similarity = _cosine(masked_in, clean)
-            guided = (similarity >= float(guidance.get("corr_threshold", 0.6))).to(mask.dtype)
-            oracle = oracle_mask(clean, float(guidance.get("oracle_threshold", 0.35)))
+            guided = (
+                similarity >= float(guidance.get("corr_threshold", 0.6))
+            ).to(mask.dtype)
+            oracle = oracle_mask(
+                clean, float(guidance.get("oracle_threshold", 0.35))
+            )
         # written out (logs clamped) rather than F.binary_cross_entropy, which refuses to run under autocast
         probability, oracle = mask.float(), oracle.float()
-        bce = -(oracle * probability.clamp_min(1e-12).log()
-                + (1 - oracle) * (1 - probability).clamp_min(1e-12).log())
+        bce = -(
+            oracle * probability.clamp_min(1e-12).log()
+            + (1 - oracle) * (1 - probability).clamp_min(1e-12).log()
+        )
         bce = bce.flatten(1).mean(dim=1).to(mask_mean.dtype)
         guide = guided * bce
 
     l1 = (1 - guided) * mask_mean
-    per_clip = l_in * loss_in - l_out * loss_out + l_1 * l1 + l_tv * tv + weight * guide
+    per_clip = (
+        l_in * loss_in
+        - l_out * loss_out
+        + l_1 * l1
+        + l_tv * tv
+        + weight * guide
+    )
     terms = {
         "in": loss_in.mean(),
         "out": loss_out.mean(),
@@ -313,4 +394,6 @@ def lmac_objective(classifier, magnitude, mask, target, l_in=4.0, l_out=0.2, l_1
         "guided": guided.mean(),
         "mask_mean": mask_mean.mean(),
     }
-    return per_clip.mean(), {name: value.detach() for name, value in terms.items()}
+    return per_clip.mean(), {
+        name: value.detach() for name, value in terms.items()
+    }

@@ -15,6 +15,7 @@ non-negative unit sphere. Memory is that of ``W``, ``A``, ``B`` and one mini-bat
 
 Shapes: frames are rows, ``[N, F]``; codes ``[N, K]`` (L2I's ``H`` is their transpose, ``K x T``).
 """
+
 import logging
 import math
 import os
@@ -55,7 +56,7 @@ def nmf_output(spectrogram, domain="log1p"):
     >>> magnitude = torch.tensor([0.5, 2.0])
     >>> bool(torch.allclose(nmf_output(nmf_input(magnitude)), magnitude))
     True
-    >>> nmf_output(torch.tensor([-1.0]), domain='linear')  # clamped at 0
+    >>> nmf_output(torch.tensor([-1.0]), domain="linear")  # clamped at 0
     tensor([0.])
     """
     spectrogram = spectrogram.clamp_min(0)
@@ -98,17 +99,23 @@ def sparse_codes(frames, dictionary, sparsity, iterations=100, init=None):
     Example
     -------
     >>> dictionary = torch.eye(3)
-    >>> sparse_codes(torch.tensor([[2.0, 0.5, 0.0]]), dictionary, sparsity=0.5)  # soft threshold
+    >>> sparse_codes(
+    ...     torch.tensor([[2.0, 0.5, 0.0]]), dictionary, sparsity=0.5
+    ... )  # soft threshold
     tensor([[1.5000, 0.0000, 0.0000]])
     """
     gram = dictionary.T @ dictionary
-    target = frames @ dictionary - sparsity  # gradient of the smooth part + L1 term is codes @ gram - target
+    target = (
+        frames @ dictionary - sparsity
+    )  # gradient of the smooth part + L1 term is codes @ gram - target
     lipschitz = float(torch.linalg.eigvalsh(gram.double())[-1].clamp_min(1e-12))
     step = 1.0 / lipschitz
     codes = init.clamp_min(0) if init is not None else torch.zeros_like(target)
     momentum_point, t = codes, 1.0
     for _ in range(int(iterations)):
-        updated = (momentum_point - step * (momentum_point @ gram - target)).clamp_min(0)
+        updated = (
+            momentum_point - step * (momentum_point @ gram - target)
+        ).clamp_min(0)
         t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         momentum_point = updated + ((t - 1.0) / t_next) * (updated - codes)
         codes, t = updated, t_next
@@ -121,8 +128,10 @@ def reconstruction_terms(frames, dictionary, codes, sparsity):
 
     Example
     -------
-    >>> terms = reconstruction_terms(torch.ones(2, 3), torch.eye(3), torch.ones(2, 3), 0.1)
-    >>> terms['squared_error'], terms['l1'], terms['frames']
+    >>> terms = reconstruction_terms(
+    ...     torch.ones(2, 3), torch.eye(3), torch.ones(2, 3), 0.1
+    ... )
+    >>> terms["squared_error"], terms["l1"], terms["frames"]
     (0.0, 6.0, 2)
     """
     residual = frames - codes @ dictionary.T
@@ -144,17 +153,31 @@ def summarize_terms(terms):
 
     Example
     -------
-    >>> batch = reconstruction_terms(torch.ones(2, 3), torch.eye(3), torch.full((2, 3), 0.5), 0.0)
-    >>> summarize_terms([batch, batch])['relative_error']
+    >>> batch = reconstruction_terms(
+    ...     torch.ones(2, 3), torch.eye(3), torch.full((2, 3), 0.5), 0.0
+    ... )
+    >>> summarize_terms([batch, batch])["relative_error"]
     0.5
     """
-    total = {key: sum(t[key] for t in terms) for key in ("squared_error", "energy", "l1", "nonzero", "frames",
-                                                         "entries")}
+    total = {
+        key: sum(t[key] for t in terms)
+        for key in (
+            "squared_error",
+            "energy",
+            "l1",
+            "nonzero",
+            "frames",
+            "entries",
+        )
+    }
     sparsity = terms[0]["sparsity"] if terms else 0.0
     frames = max(total["frames"], 1)
     return {
-        "relative_error": math.sqrt(total["squared_error"] / max(total["energy"], 1e-30)),
-        "objective": (0.5 * total["squared_error"] + sparsity * total["l1"]) / frames,
+        "relative_error": math.sqrt(
+            total["squared_error"] / max(total["energy"], 1e-30)
+        ),
+        "objective": (0.5 * total["squared_error"] + sparsity * total["l1"])
+        / frames,
         "code_density": total["nonzero"] / max(total["entries"], 1),
         "n_frames": total["frames"],
     }
@@ -182,19 +205,35 @@ class SparseNMF:
     -------
     >>> torch.manual_seed(0) is not None
     True
-    >>> frames = torch.rand(64, 1) * torch.tensor([[1.0, 0.0, 0.5, 0.0]]) + torch.rand(64, 1) * torch.tensor([[0.0, 1.0, 0.0, 0.5]])
+    >>> frames = torch.rand(64, 1) * torch.tensor(
+    ...     [[1.0, 0.0, 0.5, 0.0]]
+    ... ) + torch.rand(64, 1) * torch.tensor([[0.0, 1.0, 0.0, 0.5]])
     >>> nmf = SparseNMF(n_components=2, n_features=4, sparsity=0.01, seed=0)
-    >>> _ = nmf.fit(lambda: [frames[:32], frames[32:]], passes=3)  # batches: a callable
+    >>> _ = nmf.fit(
+    ...     lambda: [frames[:32], frames[32:]], passes=3
+    ... )  # batches: a callable
     >>> codes = nmf.transform(frames)
     >>> nmf.dictionary.shape, codes.shape, bool((nmf.dictionary >= 0).all())
     (torch.Size([4, 2]), torch.Size([64, 2]), True)
-    >>> error = summarize_terms([reconstruction_terms(frames, nmf.dictionary, codes, 0.01)])['relative_error']
+    >>> error = summarize_terms(
+    ...     [reconstruction_terms(frames, nmf.dictionary, codes, 0.01)]
+    ... )["relative_error"]
     >>> error < 0.1
     True
     """
 
-    def __init__(self, n_components, n_features=513, sparsity=0.1, code_iterations=50, dictionary_sweeps=1,
-                 forget_rho=1.0, min_frame_energy=1e-8, seed=0, device="cpu"):
+    def __init__(
+        self,
+        n_components,
+        n_features=513,
+        sparsity=0.1,
+        code_iterations=50,
+        dictionary_sweeps=1,
+        forget_rho=1.0,
+        min_frame_energy=1e-8,
+        seed=0,
+        device="cpu",
+    ):
         self.n_components = int(n_components)
         self.n_features = int(n_features)
         self.sparsity = float(sparsity)
@@ -206,32 +245,47 @@ class SparseNMF:
         self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
         self.dictionary = None
         self.initial_dictionary = None  # kept to measure what learning added
-        self.stats_a = torch.zeros(self.n_components, self.n_components, device=self.device)
-        self.stats_b = torch.zeros(self.n_features, self.n_components, device=self.device)
+        self.stats_a = torch.zeros(
+            self.n_components, self.n_components, device=self.device
+        )
+        self.stats_b = torch.zeros(
+            self.n_features, self.n_components, device=self.device
+        )
         self.n_batches = 0
         self.n_frames_seen = 0
 
     @property
     def config(self):
         """The arguments that rebuild this learner (saved beside the dictionary)."""
-        return dict(n_components=self.n_components, n_features=self.n_features, sparsity=self.sparsity,
-                    code_iterations=self.code_iterations, dictionary_sweeps=self.dictionary_sweeps,
-                    forget_rho=self.forget_rho)
+        return dict(
+            n_components=self.n_components,
+            n_features=self.n_features,
+            sparsity=self.sparsity,
+            code_iterations=self.code_iterations,
+            dictionary_sweeps=self.dictionary_sweeps,
+            forget_rho=self.forget_rho,
+        )
 
     def _random_frames(self, frames, count):
-        index = torch.randint(0, frames.shape[0], (count,), generator=self.generator)
+        index = torch.randint(
+            0, frames.shape[0], (count,), generator=self.generator
+        )
         return frames[index.to(frames.device)]
 
     def _initialize(self, frames):
         chosen = self._random_frames(frames, self.n_components).T  # [F, K]
-        noise = torch.rand(chosen.shape, generator=self.generator).to(frames.device)
+        noise = torch.rand(chosen.shape, generator=self.generator).to(
+            frames.device
+        )
         scale = chosen.mean().clamp_min(1e-6)
         self.dictionary = normalize_columns(chosen + 0.1 * scale * noise)
         self.initial_dictionary = self.dictionary.clone()
 
     def _check(self, frames):
         if frames.dim() != 2 or frames.shape[1] != self.n_features:
-            raise ValueError(f"frames must be [N, {self.n_features}], got {tuple(frames.shape)}")
+            raise ValueError(
+                f"frames must be [N, {self.n_features}], got {tuple(frames.shape)}"
+            )
         if frames.numel() and frames.min() < 0:
             raise ValueError("NMF frames must be non-negative")
         frames = frames.to(self.device, torch.float32)
@@ -244,7 +298,9 @@ class SparseNMF:
             return self
         if self.dictionary is None:
             self._initialize(frames)
-        codes = sparse_codes(frames, self.dictionary, self.sparsity, self.code_iterations)
+        codes = sparse_codes(
+            frames, self.dictionary, self.sparsity, self.code_iterations
+        )
         self.n_batches += 1
         self.n_frames_seen += frames.shape[0]
         keep = (1.0 - 1.0 / self.n_batches) ** self.forget_rho
@@ -262,34 +318,60 @@ class SparseNMF:
             for k in range(self.n_components):
                 if unused[k]:
                     continue
-                column = dictionary[:, k] + (self.stats_b[:, k] - dictionary @ self.stats_a[:, k]) / diagonal[k]
+                column = (
+                    dictionary[:, k]
+                    + (self.stats_b[:, k] - dictionary @ self.stats_a[:, k])
+                    / diagonal[k]
+                )
                 column = column.clamp_min(0)
                 norm = column.norm()
                 if norm > 1e-12:
                     dictionary[:, k] = column / norm
                 else:
                     unused[k] = True
-        if unused.any():  # atoms no frame uses: restart them from frames of this batch
+        if (
+            unused.any()
+        ):  # atoms no frame uses: restart them from frames of this batch
             count = int(unused.sum())
-            dictionary[:, unused] = normalize_columns(self._random_frames(frames, count).T)
+            dictionary[:, unused] = normalize_columns(
+                self._random_frames(frames, count).T
+            )
             logger.debug("re-initialised %d unused atoms", count)
         self.dictionary = dictionary
 
     def state_dict(self):
         """Everything :meth:`partial_fit` has learned and will draw from (dictionary, running statistics, counts,
         the generator's state), so a learner restored with :meth:`load_state_dict` continues exactly."""
-        return {"config": self.config, "dictionary": self.dictionary, "initial_dictionary": self.initial_dictionary,
-                "stats_a": self.stats_a, "stats_b": self.stats_b, "n_batches": self.n_batches,
-                "n_frames_seen": self.n_frames_seen, "generator": self.generator.get_state()}
+        return {
+            "config": self.config,
+            "dictionary": self.dictionary,
+            "initial_dictionary": self.initial_dictionary,
+            "stats_a": self.stats_a,
+            "stats_b": self.stats_b,
+            "n_batches": self.n_batches,
+            "n_frames_seen": self.n_frames_seen,
+            "generator": self.generator.get_state(),
+        }
 
     def load_state_dict(self, state):
         """Restore a :meth:`state_dict` of a learner of the same configuration (ValueError otherwise)."""
         if dict(state["config"]) != self.config:
-            raise ValueError(f"NMF state of another configuration: {state['config']} (this learner: {self.config})")
-        move = (lambda t: None if t is None else t.to(self.device))
-        self.dictionary, self.initial_dictionary = move(state["dictionary"]), move(state["initial_dictionary"])
-        self.stats_a, self.stats_b = move(state["stats_a"]), move(state["stats_b"])
-        self.n_batches, self.n_frames_seen = int(state["n_batches"]), int(state["n_frames_seen"])
+            raise ValueError(
+                f"NMF state of another configuration: {state['config']} (this learner: {self.config})"
+            )
+        move = lambda t: None if t is None else t.to(self.device)
+        self.dictionary, self.initial_dictionary = (
+            move(state["dictionary"]),
+            move(state["initial_dictionary"]),
+        )
+        self.stats_a, self.stats_b = (
+            move(state["stats_a"]),
+            move(state["stats_b"]),
+        )
+        self.n_batches, self.n_frames_seen = (
+            int(state["n_batches"]),
+            int(state["n_frames_seen"]),
+        )
         self.generator.set_state(state["generator"])
         return self
 
@@ -304,10 +386,16 @@ class SparseNMF:
     def transform(self, frames, iterations=None):
         """Sparse codes ``[N, K]`` of frames ``[N, F]`` with the learned dictionary."""
         if self.dictionary is None:
-            raise RuntimeError("the dictionary is not learned yet: call partial_fit or fit first")
+            raise RuntimeError(
+                "the dictionary is not learned yet: call partial_fit or fit first"
+            )
         frames = frames.to(self.device, torch.float32)
-        return sparse_codes(frames, self.dictionary, self.sparsity,
-                            self.code_iterations if iterations is None else iterations)
+        return sparse_codes(
+            frames,
+            self.dictionary,
+            self.sparsity,
+            self.code_iterations if iterations is None else iterations,
+        )
 
 
 def save_dictionary(folder, dictionary, description):
@@ -317,16 +405,26 @@ def save_dictionary(folder, dictionary, description):
     Example
     -------
     >>> import tempfile
-    >>> folder = save_dictionary(os.path.join(tempfile.mkdtemp(), 'nmf'), torch.eye(3), {'domain': 'log1p'})
+    >>> folder = save_dictionary(
+    ...     os.path.join(tempfile.mkdtemp(), "nmf"),
+    ...     torch.eye(3),
+    ...     {"domain": "log1p"},
+    ... )
     >>> sorted(os.listdir(folder))
     ['dictionary.pt', 'hyperparams.yaml']
     """
     os.makedirs(folder, exist_ok=True)
     dictionary = dictionary.detach().float().cpu()
     description = dict(description)
-    description.update(n_features=int(dictionary.shape[0]), n_components=int(dictionary.shape[1]))
+    description.update(
+        n_features=int(dictionary.shape[0]),
+        n_components=int(dictionary.shape[1]),
+    )
     atomic_torch_save(os.path.join(folder, DICTIONARY_FILE), dictionary)
-    atomic_write_text(os.path.join(folder, DESCRIPTION_FILE), yaml.safe_dump(description, sort_keys=False))
+    atomic_write_text(
+        os.path.join(folder, DESCRIPTION_FILE),
+        yaml.safe_dump(description, sort_keys=False),
+    )
     return folder
 
 
@@ -337,15 +435,17 @@ def dictionary_folder(path):
     -------
     >>> import tempfile
     >>> run = tempfile.mkdtemp()
-    >>> _ = save_dictionary(os.path.join(run, 'nmf'), torch.eye(3), {})
-    >>> dictionary_folder(run) == os.path.join(run, 'nmf')
+    >>> _ = save_dictionary(os.path.join(run, "nmf"), torch.eye(3), {})
+    >>> dictionary_folder(run) == os.path.join(run, "nmf")
     True
     """
     for candidate in (path, os.path.join(path, "nmf")):
         if os.path.isfile(os.path.join(candidate, DICTIONARY_FILE)):
             return candidate
-    raise CheckpointError(f"{path}: no NMF dictionary here (expected {DICTIONARY_FILE} in it or in "
-                          f"{os.path.join(path, 'nmf')}; train_nmf.py writes one)")
+    raise CheckpointError(
+        f"{path}: no NMF dictionary here (expected {DICTIONARY_FILE} in it or in "
+        f"{os.path.join(path, 'nmf')}; train_nmf.py writes one)"
+    )
 
 
 def read_description(path, what):
@@ -355,9 +455,9 @@ def read_description(path, what):
     Example
     -------
     >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), 'hyperparams.yaml')
-    >>> _ = open(path, 'w').write('domain: log1p')
-    >>> read_description(path, 'an NMF description')
+    >>> path = os.path.join(tempfile.mkdtemp(), "hyperparams.yaml")
+    >>> _ = open(path, "w").write("domain: log1p")
+    >>> read_description(path, "an NMF description")
     {'domain': 'log1p'}
     """
     try:
@@ -366,7 +466,9 @@ def read_description(path, what):
     except (OSError, yaml.YAMLError) as err:
         raise CheckpointError(f"{path}: cannot read {what} ({err})") from None
     if not isinstance(description, dict):
-        raise CheckpointError(f"{path}: expected a mapping for {what}, got {type(description).__name__}")
+        raise CheckpointError(
+            f"{path}: expected a mapping for {what}, got {type(description).__name__}"
+        )
     return description
 
 
@@ -376,22 +478,40 @@ def load_dictionary(path):
     Example
     -------
     >>> import tempfile
-    >>> folder = save_dictionary(os.path.join(tempfile.mkdtemp(), 'nmf'), torch.eye(3), {'domain': 'log1p'})
+    >>> folder = save_dictionary(
+    ...     os.path.join(tempfile.mkdtemp(), "nmf"),
+    ...     torch.eye(3),
+    ...     {"domain": "log1p"},
+    ... )
     >>> dictionary, description = load_dictionary(folder)
     >>> dictionary.shape, description
     (torch.Size([3, 3]), {'domain': 'log1p', 'n_features': 3, 'n_components': 3})
     """
     folder = dictionary_folder(path)
     description_path = os.path.join(folder, DESCRIPTION_FILE)
-    description = read_description(description_path, "the dictionary description")
+    description = read_description(
+        description_path, "the dictionary description"
+    )
     dictionary_path = os.path.join(folder, DICTIONARY_FILE)
     try:
-        dictionary = torch.load(dictionary_path, map_location="cpu", weights_only=True)
+        dictionary = torch.load(
+            dictionary_path, map_location="cpu", weights_only=True
+        )
     except Exception as err:  # noqa: BLE001 - any unreadable file is a checkpoint error for the user
-        raise CheckpointError(f"{dictionary_path}: cannot read the dictionary ({err})") from None
-    if not isinstance(dictionary, torch.Tensor) or dictionary.dim() != 2 or (dictionary < 0).any():
-        raise CheckpointError(f"{dictionary_path}: expected a non-negative [F, K] tensor")
+        raise CheckpointError(
+            f"{dictionary_path}: cannot read the dictionary ({err})"
+        ) from None
+    if (
+        not isinstance(dictionary, torch.Tensor)
+        or dictionary.dim() != 2
+        or (dictionary < 0).any()
+    ):
+        raise CheckpointError(
+            f"{dictionary_path}: expected a non-negative [F, K] tensor"
+        )
     if description.get("domain", "log1p") not in DOMAINS:
-        raise CheckpointError(f"{description_path}: domain must be one of {DOMAINS}, "
-                              f"got {description.get('domain')!r}")
+        raise CheckpointError(
+            f"{description_path}: domain must be one of {DOMAINS}, "
+            f"got {description.get('domain')!r}"
+        )
     return dictionary.float(), description

@@ -5,6 +5,7 @@ See docs/methods.md, "Metrics", "Ground truth" and "Sanity checks".
 ``interpretability.metrics.faithfulness`` is the FF function once this package is imported; reach the
 module's other names with ``from interpretability.metrics.faithfulness import ...`` (or from here).
 """
+
 from .classification import (
     accuracy,
     dcase_auprc,

@@ -23,6 +23,7 @@ clips. A class with no positive clip has AUPRC 0 there, as in the official code.
 
 Ground-truth entries of -1 ("not annotated" in SONYC-UST) are masked out, never counted.
 """
+
 import numpy as np
 import torch
 
@@ -46,12 +47,16 @@ def accuracy(logits_or_probs, labels):
     >>> accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1]))
     tensor([1., 0.])
     """
-    if logits_or_probs.dim() != 2 or labels.shape != (logits_or_probs.shape[0],):
+    if logits_or_probs.dim() != 2 or labels.shape != (
+        logits_or_probs.shape[0],
+    ):
         raise ValueError(
             f"expected scores [batch, classes] and labels [batch], got {tuple(logits_or_probs.shape)} "
             f"and {tuple(labels.shape)}"
         )
-    return (logits_or_probs.argmax(dim=1) == labels.to(logits_or_probs.device)).float()
+    return (
+        logits_or_probs.argmax(dim=1) == labels.to(logits_or_probs.device)
+    ).float()
 
 
 def topk_contains(scores, target_idx, k):
@@ -81,7 +86,11 @@ def topk_contains(scores, target_idx, k):
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     top = scores.topk(min(k, scores.shape[1]), dim=1).indices
-    return (top == target_idx.to(scores.device).long().unsqueeze(1)).any(dim=1).float()
+    return (
+        (top == target_idx.to(scores.device).long().unsqueeze(1))
+        .any(dim=1)
+        .float()
+    )
 
 
 def _check_multilabel(y_true, y_score):
@@ -92,8 +101,12 @@ def _check_multilabel(y_true, y_score):
             f"y_true and y_score must both be [clips, classes], got {y_true.shape} and {y_score.shape}"
         )
     if not np.isin(y_true, (-1, 0, 1)).all():
-        raise ValueError("y_true must hold 1 (present), 0 (absent) or -1 (not annotated)")
-    if y_score.size and (np.isnan(y_score).any() or y_score.min() < 0 or y_score.max() > 1):
+        raise ValueError(
+            "y_true must hold 1 (present), 0 (absent) or -1 (not annotated)"
+        )
+    if y_score.size and (
+        np.isnan(y_score).any() or y_score.min() < 0 or y_score.max() > 1
+    ):
         raise ValueError("y_score must hold probabilities in [0, 1]")
     return y_true, y_score
 
@@ -101,7 +114,9 @@ def _check_multilabel(y_true, y_score):
 def _dcase_curve(y_true, y_score, min_threshold=DCASE_MIN_THRESHOLD):
     """Thresholds (decreasing), TP, FP, FN, P, R of one flattened set of labels 0/1 and scores."""
     positive = y_true == 1
-    thresholds = np.unique(np.append(y_score[y_score >= min_threshold], 1.0))[::-1]
+    thresholds = np.unique(np.append(y_score[y_score >= min_threshold], 1.0))[
+        ::-1
+    ]
     pos_scores = np.sort(y_score[positive])
     neg_scores = np.sort(y_score[~positive])
     tp = len(pos_scores) - np.searchsorted(pos_scores, thresholds, side="left")
@@ -136,14 +151,16 @@ def dcase_auprc(y_true, y_score):
     >>> y_true = np.array([[1, 0], [0, 1], [1, -1]])
     >>> y_score = np.array([[0.9, 0.2], [0.3, 0.8], [0.7, 0.5]])
     >>> result = dcase_auprc(y_true, y_score)
-    >>> round(result['micro_auprc'], 3), round(result['macro_auprc'], 3)
+    >>> round(result["micro_auprc"], 3), round(result["macro_auprc"], 3)
     (0.833, 0.625)
     """
     y_true, y_score = _check_multilabel(y_true, y_score)
     per_class = []
     for c in range(y_true.shape[1]):
         valid = y_true[:, c] != -1
-        *_, precision, recall = _dcase_curve(y_true[valid, c], y_score[valid, c])
+        *_, precision, recall = _dcase_curve(
+            y_true[valid, c], y_score[valid, c]
+        )
         per_class.append(_closed_curve_area(precision, recall))
     valid = y_true != -1
     *_, precision, recall = _dcase_curve(y_true[valid], y_score[valid])
@@ -163,7 +180,9 @@ def micro_f1(y_true, y_score, threshold=0.5):
     Example
     -------
     >>> y_true = np.array([[1, 0], [0, 1], [1, -1]])
-    >>> micro_f1(y_true, np.array([[0.9, 0.6], [0.3, 0.8], [0.2, 0.5]]))  # TP 2, FP 1, FN 1
+    >>> micro_f1(
+    ...     y_true, np.array([[0.9, 0.6], [0.3, 0.8], [0.2, 0.5]])
+    ... )  # TP 2, FP 1, FN 1
     0.6666666666666666
     """
     y_true, y_score = _check_multilabel(y_true, y_score)
@@ -209,8 +228,10 @@ def multilabel_fidelity(theta_scores, classifier_decisions):
     Example
     -------
     >>> decisions = np.array([[1, 0], [0, 1], [1, 1]])
-    >>> fidelity = multilabel_fidelity(np.array([[0.9, 0.1], [0.2, 0.7], [0.8, 0.6]]), decisions)
-    >>> fidelity['macro_auprc'], fidelity['micro_auprc'], fidelity['max_f1']
+    >>> fidelity = multilabel_fidelity(
+    ...     np.array([[0.9, 0.1], [0.2, 0.7], [0.8, 0.6]]), decisions
+    ... )
+    >>> fidelity["macro_auprc"], fidelity["micro_auprc"], fidelity["max_f1"]
     (1.0, 1.0, 1.0)
     """
     from sklearn.metrics import average_precision_score, precision_recall_curve
@@ -223,14 +244,28 @@ def multilabel_fidelity(theta_scores, classifier_decisions):
             f"and {decisions.shape}"
         )
     if not np.isin(decisions, (0, 1)).all():
-        raise ValueError("classifier_decisions must hold 0 or 1 (threshold the classifier's outputs first)")
+        raise ValueError(
+            "classifier_decisions must hold 0 or 1 (threshold the classifier's outputs first)"
+        )
     decided = decisions.sum(axis=0) > 0
     if not decided.any():
         nan = float("nan")
         return {"macro_auprc": nan, "micro_auprc": nan, "max_f1": nan}
-    macro = average_precision_score(decisions[:, decided], scores[:, decided], average="macro")
+    macro = average_precision_score(
+        decisions[:, decided], scores[:, decided], average="macro"
+    )
     micro = average_precision_score(decisions.ravel(), scores.ravel())
-    precision, recall, _ = precision_recall_curve(decisions.ravel(), scores.ravel())
+    precision, recall, _ = precision_recall_curve(
+        decisions.ravel(), scores.ravel()
+    )
     denominator = precision + recall
-    f1 = np.where(denominator > 0, 2 * precision * recall / np.where(denominator > 0, denominator, 1), 0.0)
-    return {"macro_auprc": float(macro), "micro_auprc": float(micro), "max_f1": float(f1.max())}
+    f1 = np.where(
+        denominator > 0,
+        2 * precision * recall / np.where(denominator > 0, denominator, 1),
+        0.0,
+    )
+    return {
+        "macro_auprc": float(macro),
+        "micro_auprc": float(micro),
+        "max_f1": float(f1.max()),
+    }

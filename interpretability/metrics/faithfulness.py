@@ -20,6 +20,7 @@ The multi-class functions work the same way on such rows: ``decision`` holds one
 ``average_drop(p[clip], p_in[clip], cls)`` gives the same AD. Only FidIn differs: with sigmoid scores the
 decision is "present" (``score_in >= 0.5``), not an argmax over classes.
 """
+
 import torch
 
 EPS = 1e-12
@@ -36,7 +37,9 @@ def _check_scores(**scores):
     shapes = {name: tuple(s.shape) for name, s in scores.items()}
     first = next(iter(scores.values()))
     if first.dim() != 1 or len(set(shapes.values())) != 1:
-        raise ValueError(f"scores must be 1-D tensors of one shape [batch], got {shapes}")
+        raise ValueError(
+            f"scores must be 1-D tensors of one shape [batch], got {shapes}"
+        )
     for name, s in scores.items():
         _check_probabilities(name, s)
 
@@ -55,18 +58,26 @@ def class_scores(prob, decision):
 
     Example
     -------
-    >>> class_scores(torch.tensor([[0.2, 0.8], [0.6, 0.4]]), torch.tensor([1, 0]))
+    >>> class_scores(
+    ...     torch.tensor([[0.2, 0.8], [0.6, 0.4]]), torch.tensor([1, 0])
+    ... )
     tensor([0.8000, 0.6000])
     """
     if prob.dim() != 2:
-        raise ValueError(f"probabilities must be [batch, classes], got shape {tuple(prob.shape)}")
+        raise ValueError(
+            f"probabilities must be [batch, classes], got shape {tuple(prob.shape)}"
+        )
     if decision.dim() != 1 or decision.shape[0] != prob.shape[0]:
         raise ValueError(
             f"decision must be [batch] = [{prob.shape[0]}], got shape {tuple(decision.shape)}"
         )
     if decision.dtype.is_floating_point or decision.dtype == torch.bool:
-        raise ValueError(f"decision must hold integer class indices, got dtype {decision.dtype}")
-    return prob.gather(1, decision.to(prob.device).long().unsqueeze(1)).squeeze(1)
+        raise ValueError(
+            f"decision must hold integer class indices, got dtype {decision.dtype}"
+        )
+    return prob.gather(1, decision.to(prob.device).long().unsqueeze(1)).squeeze(
+        1
+    )
 
 
 def binary_to_two_class(prob):
@@ -90,7 +101,9 @@ def average_increase_from_scores(score, score_in):
 
     Example
     -------
-    >>> average_increase_from_scores(torch.tensor([0.5, 0.5]), torch.tensor([0.75, 0.25])).tolist()
+    >>> average_increase_from_scores(
+    ...     torch.tensor([0.5, 0.5]), torch.tensor([0.75, 0.25])
+    ... ).tolist()
     [100.0, 0.0]
     """
     _check_scores(score=score, score_in=score_in)
@@ -206,7 +219,9 @@ def average_increase(p, p_in, decision):
     >>> average_increase(p, p_in, decision).tolist()
     [100.0, 0.0]
     """
-    return average_increase_from_scores(*_gather_pair(p, p_in, decision, "p_in"))
+    return average_increase_from_scores(
+        *_gather_pair(p, p_in, decision, "p_in")
+    )
 
 
 def average_drop(p, p_in, decision):
@@ -260,7 +275,9 @@ def input_fidelity(p_in, decision):
     -------
     >>> p_in = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
     >>> decision = torch.tensor([1, 1])
-    >>> input_fidelity(p_in, decision).tolist()  # row 2: a tie, argmax is class 0
+    >>> input_fidelity(
+    ...     p_in, decision
+    ... ).tolist()  # row 2: a tie, argmax is class 0
     [1.0, 0.0]
     """
     _check_probabilities("p_in", p_in)
@@ -288,7 +305,7 @@ def faithfulness_metrics(p, p_in, p_out, decision):
     >>> decision = torch.tensor([1, 1])
     >>> p_out = torch.tensor([[0.75, 0.25], [0.5, 0.5]])
     >>> metrics = faithfulness_metrics(p, p_in, p_out, decision)
-    >>> sorted(metrics), metrics['AI'].tolist()
+    >>> sorted(metrics), metrics["AI"].tolist()
     (['AD', 'AG', 'AI', 'FF', 'FidIn'], [100.0, 0.0])
     """
     return {

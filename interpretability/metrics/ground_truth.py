@@ -9,6 +9,7 @@ The headline overlap is area-matched (each mask's ``k`` largest cells, ``k`` the
 methods trained to output near-binary masks (a gradient map normalised by its maximum has a mean of 0.01-0.03 and
 selects almost nothing at 0.5), so it is kept only as a secondary figure whose name says so (``IoU_at_0.5``).
 """
+
 import torch
 
 
@@ -33,7 +34,9 @@ def si_sdr(estimate, target, eps=1e-8):
     >>> si_sdr(0.5 * target, target).item() > 60  # scale does not count
     True
     >>> noise = torch.cos(torch.arange(1000.0) * 0.37).unsqueeze(0)
-    >>> round(si_sdr(target + noise, target).item(), 1)  # equal energies: about 0 dB
+    >>> round(
+    ...     si_sdr(target + noise, target).item(), 1
+    ... )  # equal energies: about 0 dB
     0.0
     """
     if estimate.shape != target.shape:
@@ -42,10 +45,14 @@ def si_sdr(estimate, target, eps=1e-8):
         )
     estimate = estimate - estimate.mean(dim=-1, keepdim=True)
     target = target - target.mean(dim=-1, keepdim=True)
-    scale = (estimate * target).sum(dim=-1, keepdim=True) / (target.pow(2).sum(dim=-1, keepdim=True) + eps)
+    scale = (estimate * target).sum(dim=-1, keepdim=True) / (
+        target.pow(2).sum(dim=-1, keepdim=True) + eps
+    )
     target_part = scale * target
     residual = estimate - target_part
-    ratio = (target_part.pow(2).sum(dim=-1) + eps) / (residual.pow(2).sum(dim=-1) + eps)
+    ratio = (target_part.pow(2).sum(dim=-1) + eps) / (
+        residual.pow(2).sum(dim=-1) + eps
+    )
     return 10 * torch.log10(ratio)
 
 
@@ -81,7 +88,9 @@ def oracle_mask(clean_magnitude, threshold=0.35):
 def _top_cells(values, counts):
     """Per row of ``values [batch, n]``, 1 for its ``counts[row]`` largest cells (ties: lower index first)."""
     order = torch.sort(values, dim=1, descending=True, stable=True).indices
-    positions = torch.arange(values.shape[1], device=values.device).expand_as(order)
+    positions = torch.arange(values.shape[1], device=values.device).expand_as(
+        order
+    )
     rank = torch.empty_like(order).scatter_(1, order, positions)
     return rank < counts.unsqueeze(1)
 
@@ -110,9 +119,14 @@ def mask_overlap(mask, oracle, threshold=0.5, match_area=False):
     -------
     >>> oracle = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
     >>> mask = torch.tensor([[[0.9, 0.6], [0.2, 0.1]]])
-    >>> {name: value.tolist() for name, value in mask_overlap(mask, oracle).items()}
+    >>> {
+    ...     name: value.tolist()
+    ...     for name, value in mask_overlap(mask, oracle).items()
+    ... }
     {'precision': [0.5], 'recall': [0.5], 'IoU': [0.3333333432674408]}
-    >>> mask_overlap(mask, oracle, match_area=True)['IoU'].tolist()  # its 2 largest cells
+    >>> mask_overlap(mask, oracle, match_area=True)[
+    ...     "IoU"
+    ... ].tolist()  # its 2 largest cells
     [0.3333333432674408]
     """
     if mask.shape != oracle.shape or mask.dim() < 2:
@@ -132,7 +146,9 @@ def mask_overlap(mask, oracle, threshold=0.5, match_area=False):
     n_union = (selected | truth).sum(dim=1).float()
 
     def ratio(num, den):
-        return torch.where(den > 0, num / den.clamp(min=1), torch.zeros_like(num))
+        return torch.where(
+            den > 0, num / den.clamp(min=1), torch.zeros_like(num)
+        )
 
     both_empty = (n_selected == 0) & (n_truth == 0)
     one = torch.ones_like(both)
@@ -155,11 +171,16 @@ def oracle_overlap(mask, clean_magnitude, threshold=0.5, oracle_threshold=0.35):
     >>> clean = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
     >>> mask = torch.tensor([[[0.9, 0.1], [0.8, 0.2]]])
     >>> overlap = oracle_overlap(mask, clean)
-    >>> overlap['IoU'].tolist(), overlap['IoU_at_0.5'].tolist()
+    >>> overlap["IoU"].tolist(), overlap["IoU_at_0.5"].tolist()
     ([1.0], [1.0])
     """
     oracle = oracle_mask(clean_magnitude, oracle_threshold)
     overlap = mask_overlap(mask, oracle, match_area=True)
     thresholded = mask_overlap(mask, oracle, threshold=threshold)
-    overlap.update({f"{name}_at_{threshold:g}": value for name, value in thresholded.items()})
+    overlap.update(
+        {
+            f"{name}_at_{threshold:g}": value
+            for name, value in thresholded.items()
+        }
+    )
     return overlap

@@ -3,6 +3,7 @@
 Masks computed on the trained classifier and on one whose layers were randomised are compared by their
 rank correlation: a method that explains the model must give low correlations.
 """
+
 import torch
 
 
@@ -46,5 +47,9 @@ def mask_rank_correlation(mask_a, mask_b):
     covariance = (rank_a * rank_b).sum(dim=1)
     scale = (rank_a.pow(2).sum(dim=1) * rank_b.pow(2).sum(dim=1)).sqrt()
     undefined = torch.full_like(scale, float("nan"))
-    correlation = torch.where(scale > 0, covariance / scale.clamp(min=1e-300), undefined)
-    return correlation.clamp(-1, 1).to(mask_a.dtype if mask_a.dtype.is_floating_point else torch.float32)
+    correlation = torch.where(
+        scale > 0, covariance / scale.clamp(min=1e-300), undefined
+    )
+    return correlation.clamp(-1, 1).to(
+        mask_a.dtype if mask_a.dtype.is_floating_point else torch.float32
+    )

@@ -5,10 +5,12 @@ batch with the clip ids, and summarises them as means (plus FF's median), skippi
 logging how many it skipped. ``metric_stats`` wraps one metric function in SpeechBrain's own
 ``MetricStats``.
 """
+
 import logging
 import math
 
 import torch
+
 from speechbrain.utils.metric_stats import MetricStats
 
 logger = logging.getLogger(__name__)
@@ -20,7 +22,9 @@ def _to_floats(name, values, batch_size):
     else:
         values = [float(v) for v in values]
     if len(values) != batch_size:
-        raise ValueError(f"metric {name} has {len(values)} values for a batch of {batch_size} ids")
+        raise ValueError(
+            f"metric {name} has {len(values)} values for a batch of {batch_size} ids"
+        )
     return values
 
 
@@ -35,7 +39,11 @@ class MetricCollector(MetricStats):
     Example
     -------
     >>> collector = MetricCollector()
-    >>> collector.append(["a", "b"], {"FF": torch.tensor([0.25, 0.75])}, AI=torch.tensor([100.0, 0.0]))
+    >>> collector.append(
+    ...     ["a", "b"],
+    ...     {"FF": torch.tensor([0.25, 0.75])},
+    ...     AI=torch.tensor([100.0, 0.0]),
+    ... )
     >>> collector.summarize()
     {'FF': 0.5, 'AI': 50.0, 'FF_median': 0.5}
     """
@@ -64,7 +72,10 @@ class MetricCollector(MetricStats):
         merged = {}
         for metric_dict in (*metric_dicts, metrics):
             merged.update(metric_dict)
-        converted = {name: _to_floats(name, values, len(ids)) for name, values in merged.items()}
+        converted = {
+            name: _to_floats(name, values, len(ids))
+            for name, values in merged.items()
+        }
         self.ids.extend(ids)
         for name, values in converted.items():
             self.values.setdefault(name, []).extend(values)
@@ -80,13 +91,22 @@ class MetricCollector(MetricStats):
         summary = {}
         medians = {}
         for name, values in self.values.items():
-            kept = torch.tensor([v for v in values if not math.isnan(v)], dtype=torch.float64)
+            kept = torch.tensor(
+                [v for v in values if not math.isnan(v)], dtype=torch.float64
+            )
             skipped = len(values) - len(kept)
             if skipped:
-                logger.warning("%s: %d of %d values are NaN and were left out", name, skipped, len(values))
+                logger.warning(
+                    "%s: %d of %d values are NaN and were left out",
+                    name,
+                    skipped,
+                    len(values),
+                )
             summary[name] = float(kept.mean()) if len(kept) else float("nan")
             if name in self.median_keys:
-                medians[f"{name}_median"] = float(kept.quantile(0.5)) if len(kept) else float("nan")
+                medians[f"{name}_median"] = (
+                    float(kept.quantile(0.5)) if len(kept) else float("nan")
+                )
         summary.update(medians)
         self.summary = summary
         return summary[field] if field is not None else summary
@@ -106,7 +126,12 @@ class MetricCollector(MetricStats):
         names = list(self.values)
         lines.append("id," + ",".join(names))
         for clip_id, row in self.per_clip().items():
-            lines.append(",".join([str(clip_id)] + [f"{row[n]:.6g}" if n in row else "" for n in names]))
+            lines.append(
+                ",".join(
+                    [str(clip_id)]
+                    + [f"{row[n]:.6g}" if n in row else "" for n in names]
+                )
+            )
         text = "\n".join(lines) + "\n"
         filestream.write(text)
         if verbose:
@@ -125,7 +150,7 @@ def per_clip_metric(fn, key=None, **fixed_kwargs):
     Example
     -------
     >>> from interpretability.metrics.structure import structure_metrics
-    >>> sparseness = per_clip_metric(structure_metrics, key='SPS')
+    >>> sparseness = per_clip_metric(structure_metrics, key="SPS")
     >>> sparseness(torch.tensor([[[0.0, 0.0, 0.0, 1.0]]]))
     tensor([0.7500], dtype=torch.float64)
     """

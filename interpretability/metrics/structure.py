@@ -9,12 +9,15 @@
 An all-zero mask has no distribution to measure: SPS and COMP are NaN for it (the collectors in
 ``stats.py`` skip NaN and log how many they skipped).
 """
+
 import torch
 
 
 def _flatten(mask):
     if mask.dim() < 2:
-        raise ValueError(f"mask must be [batch, ...] ([batch, time, freq]), got shape {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must be [batch, ...] ([batch, time, freq]), got shape {tuple(mask.shape)}"
+        )
     return mask.reshape(mask.shape[0], -1).abs()
 
 
@@ -70,7 +73,9 @@ def complexity(mask):
     total = values.sum(dim=1, keepdim=True)
     q = values / total
     entropy = -torch.where(q > 0, q * q.log(), torch.zeros_like(q)).sum(dim=1)
-    return torch.where(total.squeeze(1) > 0, entropy, torch.full_like(entropy, float("nan")))
+    return torch.where(
+        total.squeeze(1) > 0, entropy, torch.full_like(entropy, float("nan"))
+    )
 
 
 def mask_mean(mask):
@@ -83,7 +88,9 @@ def mask_mean(mask):
     [0.25, 1.0]
     """
     if mask.dim() < 2:
-        raise ValueError(f"mask must be [batch, ...] ([batch, time, freq]), got shape {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must be [batch, ...] ([batch, time, freq]), got shape {tuple(mask.shape)}"
+        )
     return mask.reshape(mask.shape[0], -1).mean(dim=1)
 
 
@@ -93,7 +100,14 @@ def structure_metrics(mask):
     Example
     -------
     >>> masks = torch.tensor([[[0.0, 0.0, 0.0, 1.0]], [[1.0, 1.0, 1.0, 1.0]]])
-    >>> {name: abs(value.item()) for name, value in structure_metrics(masks[:1]).items()}
+    >>> {
+    ...     name: abs(value.item())
+    ...     for name, value in structure_metrics(masks[:1]).items()
+    ... }
     {'SPS': 0.75, 'COMP': 0.0, 'MM': 0.25}
     """
-    return {"SPS": sparseness(mask), "COMP": complexity(mask), "MM": mask_mean(mask)}
+    return {
+        "SPS": sparseness(mask),
+        "COMP": complexity(mask),
+        "MM": mask_mean(mask),
+    }

@@ -22,4 +22,6 @@ def __getattr__(name):
         from interpretability.report.explain_page import write_explain_page
 
         return write_explain_page
-    raise AttributeError(f"module 'interpretability.report' has no attribute {name!r}")
+    raise AttributeError(
+        f"module 'interpretability.report' has no attribute {name!r}"
+    )

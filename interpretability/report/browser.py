@@ -10,6 +10,7 @@ The report itself holds no script.
 
     python -m interpretability.report.browser results/demo/report/index.html --screenshot docs/report.png
 """
+
 import argparse
 import html
 import json
@@ -23,9 +24,22 @@ import tempfile
 
 logger = logging.getLogger(__name__)
 
-CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--mute-audio", "--hide-scrollbars",
-         "--no-first-run", "--disable-dev-shm-usage")
+CANDIDATES = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "chrome",
+)
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+)
 MARKER = "report-check-result"
 
 _SCRIPT = """
@@ -83,20 +97,33 @@ def ensure_chromium(install=True):
     path = find_chromium()
     if path or not install:
         if path is None:
-            raise BrowserError("no Chromium binary on PATH (apt-get install -y chromium)")
+            raise BrowserError(
+                "no Chromium binary on PATH (apt-get install -y chromium)"
+            )
         return path
-    if shutil.which("apt-get") is None or (hasattr(os, "geteuid") and os.geteuid() != 0):
-        raise BrowserError("Chromium is missing and cannot be installed here (needs apt-get as root)")
+    if shutil.which("apt-get") is None or (
+        hasattr(os, "geteuid") and os.geteuid() != 0
+    ):
+        raise BrowserError(
+            "Chromium is missing and cannot be installed here (needs apt-get as root)"
+        )
     logger.info("installing chromium with apt-get")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for command in (["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-                    ["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    for command in (
+        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+    ):
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=900
+        )
         if command[1] == "install" and done.returncode == 0:
             break
     path = find_chromium()
     if path is None:
-        raise BrowserError(f"apt-get could not install chromium: {done.stderr.strip()[-300:]}")
+        raise BrowserError(
+            f"apt-get could not install chromium: {done.stderr.strip()[-300:]}"
+        )
     return path
 
 
@@ -105,11 +132,17 @@ def _run(arguments, timeout):
     with tempfile.TemporaryDirectory(prefix="report-chromium-") as profile:
         command = [binary, *FLAGS, f"--user-data-dir={profile}", *arguments]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout
+            )
         except subprocess.TimeoutExpired:
-            raise BrowserError(f"chromium did not finish within {timeout} s: {' '.join(command)}") from None
+            raise BrowserError(
+                f"chromium did not finish within {timeout} s: {' '.join(command)}"
+            ) from None
     if done.returncode != 0:
-        raise BrowserError(f"chromium failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        raise BrowserError(
+            f"chromium failed ({done.returncode}): {done.stderr.strip()[-500:]}"
+        )
     return done.stdout
 
 
@@ -119,7 +152,10 @@ def _url(path):
 
 def rendered_dom(page, budget_ms=15000, timeout=120):
     """The DOM of ``page`` (an HTML file) after Chromium rendered it and its scripts ran, as HTML text."""
-    return _run([f"--virtual-time-budget={int(budget_ms)}", "--dump-dom", _url(page)], timeout)
+    return _run(
+        [f"--virtual-time-budget={int(budget_ms)}", "--dump-dom", _url(page)],
+        timeout,
+    )
 
 
 def check_page(page, budget_ms=15000, timeout=120):
@@ -130,8 +166,14 @@ def check_page(page, budget_ms=15000, timeout=120):
     with open(page, encoding="utf-8") as handle:
         text = handle.read()
     script = _SCRIPT % {"marker": MARKER, "timeout_ms": int(budget_ms * 0.8)}
-    checked = re.sub(r"</body>", script + "</body>", text, count=1) if "</body>" in text else text + script
-    harness = os.path.join(os.path.dirname(page), "_check_" + os.path.basename(page))
+    checked = (
+        re.sub(r"</body>", script + "</body>", text, count=1)
+        if "</body>" in text
+        else text + script
+    )
+    harness = os.path.join(
+        os.path.dirname(page), "_check_" + os.path.basename(page)
+    )
     with open(harness, "w", encoding="utf-8") as handle:
         handle.write(checked)
     try:
@@ -140,7 +182,9 @@ def check_page(page, budget_ms=15000, timeout=120):
         os.remove(harness)
     found = re.search(rf'<pre id="{MARKER}">(.*?)</pre>', dom, re.S)
     if not found:
-        raise BrowserError(f"{page}: the rendered page holds no check record (the script did not run)")
+        raise BrowserError(
+            f"{page}: the rendered page holds no check record (the script did not run)"
+        )
     return json.loads(html.unescape(found.group(1)))
 
 
@@ -150,10 +194,14 @@ def problems(seen):
     failed = []
     for audio in seen["audio"]:
         if audio["error"] is not None or not (audio["duration"] or 0) > 0:
-            failed.append(f"audio {audio['src']}: error {audio['error']}, duration {audio['duration']}")
+            failed.append(
+                f"audio {audio['src']}: error {audio['error']}, duration {audio['duration']}"
+            )
     for image in seen["images"]:
         if not (image["naturalWidth"] > 0 and image["naturalHeight"] > 0):
-            failed.append(f"image {image['src']}: natural size {image['naturalWidth']}x{image['naturalHeight']}")
+            failed.append(
+                f"image {image['src']}: natural size {image['naturalWidth']}x{image['naturalHeight']}"
+            )
     return failed
 
 
@@ -161,15 +209,25 @@ def screenshot(page, png, width=1280, height=2000, budget_ms=5000, timeout=120):
     """A PNG screenshot of the top ``width`` x ``height`` pixels of the rendered ``page``; returns ``png``."""
     png = os.path.abspath(png)
     os.makedirs(os.path.dirname(png), exist_ok=True)
-    _run([f"--window-size={int(width)},{int(height)}", f"--virtual-time-budget={int(budget_ms)}",
-          f"--screenshot={png}", _url(page)], timeout)
+    _run(
+        [
+            f"--window-size={int(width)},{int(height)}",
+            f"--virtual-time-budget={int(budget_ms)}",
+            f"--screenshot={png}",
+            _url(page),
+        ],
+        timeout,
+    )
     if not os.path.isfile(png):
         raise BrowserError(f"chromium wrote no screenshot to {png}")
     return png
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("page", help="an HTML file (the report's index.html)")
     parser.add_argument("--screenshot", help="write a PNG screenshot here")
     parser.add_argument("--width", type=int, default=1280)
@@ -178,8 +236,10 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO)
     seen = check_page(args.page)
     failed = problems(seen)
-    print(f"{args.page}: {len(seen['audio'])} players, {len(seen['images'])} pictures, {len(seen['tables'])} tables; "
-          f"{len(failed)} problems")
+    print(
+        f"{args.page}: {len(seen['audio'])} players, {len(seen['images'])} pictures, {len(seen['tables'])} tables; "
+        f"{len(failed)} problems"
+    )
     for line in failed:
         print("  " + line)
     if args.screenshot:

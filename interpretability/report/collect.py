@@ -4,6 +4,7 @@ Every part is optional; :func:`discover` reports the parts it recognises by thei
 names (a folder is an interpreter run when it holds ``interpreter/decoder.ckpt``, a comparison when it holds
 ``comparison.json``, ...), so ``results/lmac_cnn6/1986`` and ``results/demo`` are read the same way.
 """
+
 import glob
 import json
 import logging
@@ -17,8 +18,15 @@ from interpretability.errors import DataError, InputError
 logger = logging.getLogger(__name__)
 
 TRAINED_ORDER = ("lmac", "lmac_ft", "l2i")
-NAMES = {"lmac": "L-MAC", "lmac_ft": "L-MAC FT", "l2i": "L2I", "classifier": "classifier", "nmf": "NMF dictionary",
-         "and": "AND", "comparison": "comparison"}
+NAMES = {
+    "lmac": "L-MAC",
+    "lmac_ft": "L-MAC FT",
+    "l2i": "L2I",
+    "classifier": "classifier",
+    "nmf": "NMF dictionary",
+    "and": "AND",
+    "comparison": "comparison",
+}
 
 
 def read_json(path):
@@ -27,7 +35,9 @@ def read_json(path):
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
     except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+        raise DataError(
+            f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+        ) from None
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot be read ({err})") from None
 
@@ -38,7 +48,9 @@ def _read_metrics(folder):
         return None
     data = read_json(path)
     if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a JSON object of metrics, got {type(data).__name__}")
+        raise DataError(
+            f"{path}: expected a JSON object of metrics, got {type(data).__name__}"
+        )
     return data
 
 
@@ -57,7 +69,9 @@ def _interpreter_method(folder):
         with open(path, encoding="utf-8") as handle:
             return (yaml.safe_load(handle) or {}).get("method", "lmac")
     except (OSError, yaml.YAMLError) as err:
-        raise DataError(f"{path}: cannot read the interpreter description ({err})") from None
+        raise DataError(
+            f"{path}: cannot read the interpreter description ({err})"
+        ) from None
 
 
 @dataclass
@@ -92,7 +106,9 @@ class ResultsFolder:
         if self.classifier_dir:
             return self.classifier_dir
         for name in self.interpreters:
-            copy = os.path.join(self.interpreters[name], "interpreter", "classifier")
+            copy = os.path.join(
+                self.interpreters[name], "interpreter", "classifier"
+            )
             if os.path.isfile(os.path.join(copy, "model.ckpt")):
                 return copy
         return None
@@ -126,10 +142,14 @@ def _add(results, kind, folder):
     if kind == "comparison":
         results.comparison = read_json(os.path.join(folder, "comparison.json"))
         if not isinstance(results.comparison, dict):
-            raise DataError(f"{os.path.join(folder, 'comparison.json')}: expected a JSON object")
+            raise DataError(
+                f"{os.path.join(folder, 'comparison.json')}: expected a JSON object"
+            )
         results.comparison_folder = folder
         margins = os.path.join(folder, "margins.json")
-        results.margins = read_json(margins) if os.path.isfile(margins) else None
+        results.margins = (
+            read_json(margins) if os.path.isfile(margins) else None
+        )
         results.parts["comparison"] = folder
     elif kind == "and":
         results.and_folder = folder
@@ -137,13 +157,21 @@ def _add(results, kind, folder):
         results.parts["and"] = folder
     elif kind == "interpreter":
         method = _interpreter_method(folder)
-        name = method if method not in results.interpreters else os.path.basename(os.path.normpath(folder))
+        name = (
+            method
+            if method not in results.interpreters
+            else os.path.basename(os.path.normpath(folder))
+        )
         results.interpreters[name] = folder
         results.metrics[name] = _read_metrics(folder)
         results.parts[name] = folder
     elif kind == "classifier":
         export = os.path.join(folder, "classifier")
-        results.classifier_dir = export if os.path.isfile(os.path.join(export, "model.ckpt")) else None
+        results.classifier_dir = (
+            export
+            if os.path.isfile(os.path.join(export, "model.ckpt"))
+            else None
+        )
         results.metrics["classifier"] = _read_metrics(folder)
         results.parts["classifier"] = folder
     elif kind == "nmf":
@@ -177,19 +205,37 @@ def discover(results_dir, classifier=None, interpreters=None):
                     _add(results, sub, folder)
     if classifier:
         if not os.path.isfile(os.path.join(classifier, "model.ckpt")):
-            raise InputError(f"{classifier}: not an exported classifier (no model.ckpt in it)")
+            raise InputError(
+                f"{classifier}: not an exported classifier (no model.ckpt in it)"
+            )
         results.classifier_dir = os.path.abspath(classifier)
     for name, folder in (interpreters or {}).items():
         folder = run_folder(folder)
-        if not os.path.isfile(os.path.join(folder, "interpreter", "decoder.ckpt")):
-            raise InputError(f"{folder}: no trained interpreter (interpreter/decoder.ckpt) in it")
+        if not os.path.isfile(
+            os.path.join(folder, "interpreter", "decoder.ckpt")
+        ):
+            raise InputError(
+                f"{folder}: no trained interpreter (interpreter/decoder.ckpt) in it"
+            )
         results.interpreters[name] = folder
         results.metrics.setdefault(name, _read_metrics(folder))
         results.parts.setdefault(name, folder)
     order = {name: i for i, name in enumerate(TRAINED_ORDER)}
-    results.interpreters = dict(sorted(results.interpreters.items(), key=lambda kv: order.get(kv[0], 99)))
+    results.interpreters = dict(
+        sorted(
+            results.interpreters.items(), key=lambda kv: order.get(kv[0], 99)
+        )
+    )
     # the classifier run's manifest first: its test split is the one every later run evaluates
-    results.manifests.sort(key=lambda path: 0 if results.parts.get("classifier") and
-                           path.startswith(results.parts["classifier"] + os.sep) else 1)
-    logger.info("report: %s holds %s", root, ", ".join(results.parts) or "no recognised results")
+    results.manifests.sort(
+        key=lambda path: 0
+        if results.parts.get("classifier")
+        and path.startswith(results.parts["classifier"] + os.sep)
+        else 1
+    )
+    logger.info(
+        "report: %s holds %s",
+        root,
+        ", ".join(results.parts) or "no recognised results",
+    )
     return results

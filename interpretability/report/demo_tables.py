@@ -5,6 +5,7 @@ Each table sits in a README between ``<!-- demo_tables:NAME -->`` and ``<!-- /de
 rewrites every such block it finds from the summary, and ``--check`` only reports the blocks that differ (a unit
 test runs it against the summary committed in ``docs/demo_summary.json``).
 """
+
 import argparse
 import json
 import math
@@ -12,16 +13,34 @@ import os
 import re
 import sys
 
-from interpretability.evaluation.tables import condition_table, retrained_sanity_table, sanity_table
+from interpretability.evaluation.tables import (
+    condition_table,
+    retrained_sanity_table,
+    sanity_table,
+)
 
-CONDITIONS = (("in_domain", "in-domain"), ("other_class_mixture", "other-class mixture"),
-              ("white_noise", "white noise"))
-CHAINED = ("L-MAC", "L-MAC FT", "NMF", "L2I", "AND")  # run side by side in the demo; their wall time: "interpreters"
-BLOCK = re.compile(r"(<!-- demo_tables:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /demo_tables:(?P=name) -->)", re.S)
+CONDITIONS = (
+    ("in_domain", "in-domain"),
+    ("other_class_mixture", "other-class mixture"),
+    ("white_noise", "white noise"),
+)
+CHAINED = (
+    "L-MAC",
+    "L-MAC FT",
+    "NMF",
+    "L2I",
+    "AND",
+)  # run side by side in the demo; their wall time: "interpreters"
+BLOCK = re.compile(
+    r"(<!-- demo_tables:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /demo_tables:(?P=name) -->)",
+    re.S,
+)
 
 
 def _fmt(value, pattern="{:.2f}"):
-    if not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
+    if not isinstance(value, (int, float)) or (
+        isinstance(value, float) and math.isnan(value)
+    ):
         return "-"
     return pattern.format(value)
 
@@ -33,52 +52,110 @@ def _seconds(summary, name):
 
 def _settings(summary):
     s = summary["settings"]
-    return (f"{s['n_classes']} classes x {s['clips_per_class']} clips x {s['duration']:g} s, seed {s['seed']}")
+    return f"{s['n_classes']} classes x {s['clips_per_class']} clips x {s['duration']:g} s, seed {s['seed']}"
 
 
 def stages_table(summary):
     """One row per demo stage: what it ran, its headline result, its wall time."""
-    c, lmac, ft, nmf, l2i = (summary[k] for k in ("classifier", "lmac", "lmac_ft", "nmf", "l2i"))
+    c, lmac, ft, nmf, l2i = (
+        summary[k] for k in ("classifier", "lmac", "lmac_ft", "nmf", "l2i")
+    )
     comparison, dissection = summary["comparison"], summary["and"]
     rows = [
-        ("data", f"synthetic set, {_settings(summary)}", _seconds(summary, "data")),
-        ("classifier (compact CNN, `classifier_cnn6.yaml`)",
-         f"test accuracy **{c['acc']:.3f}**, mean decision probability {c['mean_confidence']:.2f}, "
-         f"{100 * c['share_above_0.99']:.0f} % of test clips above 0.99", _seconds(summary, "classifier")),
+        (
+            "data",
+            f"synthetic set, {_settings(summary)}",
+            _seconds(summary, "data"),
+        ),
+        (
+            "classifier (compact CNN, `classifier_cnn6.yaml`)",
+            f"test accuracy **{c['acc']:.3f}**, mean decision probability {c['mean_confidence']:.2f}, "
+            f"{100 * c['share_above_0.99']:.0f} % of test clips above 0.99",
+            _seconds(summary, "classifier"),
+        ),
     ]
-    for name, key, metrics in (("L-MAC (`lmac_cnn6.yaml`)", "L-MAC", lmac), ("L-MAC FT (`lmac_cnn6_ft.yaml`)",
-                                                                            "L-MAC FT", ft)):
-        extra = f", guided share {metrics['guided_share']:.2f}" if "guided_share" in metrics else ""
-        rows.append((name, f"AI {metrics['AI']:.1f}, AD {metrics['AD']:.2f}, AG {metrics['AG']:.1f}, Fid-In "
-                     f"{metrics['FidIn']:.2f}, mask mean {metrics['MM']:.3f}, SI-SDR gain **{metrics['SISDR_gain']:+.1f}"
-                     f" dB**, IoU {metrics['IoU']:.3f}{extra}", _seconds(summary, key)))
-    rows.append(("NMF dictionary (K = {})".format(nmf.get("n_components", "?")),
-                 f"relative error {nmf['relative_error']:.3f} (initialisation {nmf['relative_error_initial']:.3f})",
-                 _seconds(summary, "NMF")))
-    rows.append(("L2I (`l2i_cnn6.yaml`)",
-                 f"fidelity top-1 **{l2i['fidelity_top1']:.3f}**; removing its components: FF median "
-                 f"{l2i['FF_median']:.3f} vs {l2i['FF_median_random']:.3f} for random ones removing as much energy, "
-                 f"{_fmt(l2i.get('FF_median_random_area'), '{:.3f}')} as much area",
-                 _seconds(summary, "L2I")))
-    top1, label = dissection.get("last_layer_top1", {}), dissection.get("label_based", {})
+    for name, key, metrics in (
+        ("L-MAC (`lmac_cnn6.yaml`)", "L-MAC", lmac),
+        ("L-MAC FT (`lmac_cnn6_ft.yaml`)", "L-MAC FT", ft),
+    ):
+        extra = (
+            f", guided share {metrics['guided_share']:.2f}"
+            if "guided_share" in metrics
+            else ""
+        )
+        rows.append(
+            (
+                name,
+                f"AI {metrics['AI']:.1f}, AD {metrics['AD']:.2f}, AG {metrics['AG']:.1f}, Fid-In "
+                f"{metrics['FidIn']:.2f}, mask mean {metrics['MM']:.3f}, SI-SDR gain **{metrics['SISDR_gain']:+.1f}"
+                f" dB**, IoU {metrics['IoU']:.3f}{extra}",
+                _seconds(summary, key),
+            )
+        )
+    rows.append(
+        (
+            "NMF dictionary (K = {})".format(nmf.get("n_components", "?")),
+            f"relative error {nmf['relative_error']:.3f} (initialisation {nmf['relative_error_initial']:.3f})",
+            _seconds(summary, "NMF"),
+        )
+    )
+    rows.append(
+        (
+            "L2I (`l2i_cnn6.yaml`)",
+            f"fidelity top-1 **{l2i['fidelity_top1']:.3f}**; removing its components: FF median "
+            f"{l2i['FF_median']:.3f} vs {l2i['FF_median_random']:.3f} for random ones removing as much energy, "
+            f"{_fmt(l2i.get('FF_median_random_area'), '{:.3f}')} as much area",
+            _seconds(summary, "L2I"),
+        )
+    )
+    top1, label = (
+        dissection.get("last_layer_top1", {}),
+        dissection.get("label_based", {}),
+    )
     by_label = label.get("pruning", {})
-    rows.append(("AND (`and_cnn6.yaml`, offline backends)",
-                 f"last-layer top-1: selectivity {_fmt(top1.get('selectivity'))}, DB {_fmt(top1.get('DB'))} (captioner "
-                 f"agreement {_fmt(dissection.get('captioner_agreement_heldout'))} on held-out clips), label-based "
-                 f"{_fmt(label.get('last_layer_top1'))}"
-                 + (f"; pruning by label concept, held-out clips: target class {by_label['heldout']['delta_A']:+.3f}"
-                    f" vs {by_label['heldout']['delta_A_random']:+.3f} for random neurons" if by_label else ""),
-                 _seconds(summary, "AND")))
+    rows.append(
+        (
+            "AND (`and_cnn6.yaml`, offline backends)",
+            f"last-layer top-1: selectivity {_fmt(top1.get('selectivity'))}, DB {_fmt(top1.get('DB'))} (captioner "
+            f"agreement {_fmt(dissection.get('captioner_agreement_heldout'))} on held-out clips), label-based "
+            f"{_fmt(label.get('last_layer_top1'))}"
+            + (
+                f"; pruning by label concept, held-out clips: target class {by_label['heldout']['delta_A']:+.3f}"
+                f" vs {by_label['heldout']['delta_A_random']:+.3f} for random neurons"
+                if by_label
+                else ""
+            ),
+            _seconds(summary, "AND"),
+        )
+    )
     lead = comparison_lead(comparison)
-    rows.append(("comparison (`evaluate_cnn6.yaml`)", lead, _seconds(summary, "comparison")))
-    rows.append(("report", "`results/demo/report/index.html`", _seconds(summary, "report")))
+    rows.append(
+        (
+            "comparison (`evaluate_cnn6.yaml`)",
+            lead,
+            _seconds(summary, "comparison"),
+        )
+    )
+    rows.append(
+        (
+            "report",
+            "`results/demo/report/index.html`",
+            _seconds(summary, "report"),
+        )
+    )
     seconds = summary.get("seconds", {})
-    total = sum(v for k, v in seconds.items() if k not in CHAINED and isinstance(v, (int, float)))
+    total = sum(
+        v
+        for k, v in seconds.items()
+        if k not in CHAINED and isinstance(v, (int, float))
+    )
     lines = ["| stage | result | time |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {t} |" for a, b, t in rows]
     if "interpreters" in seconds:
-        lines.append(f"| (L-MAC -> L-MAC FT beside NMF -> L2I -> AND, one thread each: wall time) | | "
-                     f"{_seconds(summary, 'interpreters')} |")
+        lines.append(
+            f"| (L-MAC -> L-MAC FT beside NMF -> L2I -> AND, one thread each: wall time) | | "
+            f"{_seconds(summary, 'interpreters')} |"
+        )
     lines.append(f"| total (after set-up) | | {total / 60:.1f} min |")
     return "\n".join(lines)
 
@@ -96,25 +173,50 @@ def comparison_lead(comparison, method="lmac"):
         by_method = comparison[condition]
         ahead = [k for k in FAITHFULNESS if entry[k] > 0]
         behind = [k for k in FAITHFULNESS if entry[k] <= 0]
-        words = "L-MAC ahead of every baseline on AI, AD and AG" if not behind else (
-            f"L-MAC ahead on {', '.join(ahead) or 'none'}, not on " + ", ".join(
-                f"{k} ({by_method[method][k]:.1f} vs {by_method[entry['best_baseline'][k]][k]:.1f} for "
-                f"{entry['best_baseline'][k]})" for k in behind))
+        words = (
+            "L-MAC ahead of every baseline on AI, AD and AG"
+            if not behind
+            else (
+                f"L-MAC ahead on {', '.join(ahead) or 'none'}, not on "
+                + ", ".join(
+                    f"{k} ({by_method[method][k]:.1f} vs {by_method[entry['best_baseline'][k]][k]:.1f} for "
+                    f"{entry['best_baseline'][k]})"
+                    for k in behind
+                )
+            )
+        )
         parts.append(f"{title}: {words}")
     return "; ".join(parts)
 
 
-def headline_comparison_table(comparison, methods=("lmac", "lmac_ft", "l2i", "gradcam", "integrated_gradients",
-                                                   "shap", "saliency", "random")):
+def headline_comparison_table(
+    comparison,
+    methods=(
+        "lmac",
+        "lmac_ft",
+        "l2i",
+        "gradcam",
+        "integrated_gradients",
+        "shap",
+        "saliency",
+        "random",
+    ),
+):
     """AI / AD / AG, area-matched IoU and SI-SDR gain of the main methods in the three conditions."""
-    lines = ["| method | " + " | ".join(title for _, title in CONDITIONS) + " |",
-             "| --- | " + " | ".join("---" for _ in CONDITIONS) + " |"]
+    lines = [
+        "| method | " + " | ".join(title for _, title in CONDITIONS) + " |",
+        "| --- | " + " | ".join("---" for _ in CONDITIONS) + " |",
+    ]
     for method in methods:
         cells = []
         for condition, _ in CONDITIONS:
             m = comparison.get(condition, {}).get(method)
-            cells.append("-" if m is None else f"{m['AI']:.1f} / {m['AD']:.1f} / {m['AG']:.1f} / "
-                         f"{_fmt(m.get('IoU'))} / {_fmt(m.get('SISDR_gain'), '{:+.1f}')}")
+            cells.append(
+                "-"
+                if m is None
+                else f"{m['AI']:.1f} / {m['AD']:.1f} / {m['AG']:.1f} / "
+                f"{_fmt(m.get('IoU'))} / {_fmt(m.get('SISDR_gain'), '{:+.1f}')}"
+            )
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -124,55 +226,110 @@ def sanity_summary_table(comparison):
     retraining (control, model and data randomisation)."""
     cascade = comparison.get("sanity", {})
     retrained = comparison.get("sanity_retrained", {})
-    methods = [m for m in ("lmac", "lmac_ft", "l2i", "gradcam", "integrated_gradients", "saliency", "random")
-               if m in cascade or m in retrained]
-    lines = ["| method | cascade, every layer random (interpreter kept) | retraining control | model randomisation "
-             "| data randomisation | masks vs input energy |", "| --- | --- | --- | --- | --- | --- |"]
+    methods = [
+        m
+        for m in (
+            "lmac",
+            "lmac_ft",
+            "l2i",
+            "gradcam",
+            "integrated_gradients",
+            "saliency",
+            "random",
+        )
+        if m in cascade or m in retrained
+    ]
+    lines = [
+        "| method | cascade, every layer random (interpreter kept) | retraining control | model randomisation "
+        "| data randomisation | masks vs input energy |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for method in methods:
         r = retrained.get(method, {})
-        lines.append(f"| {method} | {_fmt(cascade.get(method, {}).get('rank_corr_all'))} | "
-                     f"{_fmt(r.get('retrain_control'))} | {_fmt(r.get('model_randomisation'))} | "
-                     f"{_fmt(r.get('data_randomisation'))} | {_fmt(r.get('input_energy'))} |")
+        lines.append(
+            f"| {method} | {_fmt(cascade.get(method, {}).get('rank_corr_all'))} | "
+            f"{_fmt(r.get('retrain_control'))} | {_fmt(r.get('model_randomisation'))} | "
+            f"{_fmt(r.get('data_randomisation'))} | {_fmt(r.get('input_energy'))} |"
+        )
     return "\n".join(lines)
 
 
 def interpreter_table(summary):
     """Every test metric of L-MAC, L-MAC FT and L2I on the test split."""
-    keys = (("AI", "{:.1f}"), ("AD", "{:.2f}"), ("AG", "{:.1f}"), ("FF", "{:.3f}"), ("FF_median", "{:.3f}"),
-            ("FidIn", "{:.3f}"), ("SPS", "{:.3f}"), ("COMP", "{:.2f}"), ("MM", "{:.3f}"), ("SISDR", "{:.1f}"),
-            ("SISDR_input", "{:.1f}"), ("SISDR_gain", "{:+.1f}"), ("IoU", "{:.3f}"), ("IoU_at_0.5", "{:.3f}"),
-            ("params", "{:,}"))
-    lines = ["| method | " + " | ".join(k.replace("_", " ") for k, _ in keys) + " | train time |",
-             "| --- | " + " | ".join("---" for _ in keys) + " | --- |"]
-    for name, key, stage in (("L-MAC", "lmac", "L-MAC"), ("L-MAC FT", "lmac_ft", "L-MAC FT"), ("L2I", "l2i", "L2I")):
+    keys = (
+        ("AI", "{:.1f}"),
+        ("AD", "{:.2f}"),
+        ("AG", "{:.1f}"),
+        ("FF", "{:.3f}"),
+        ("FF_median", "{:.3f}"),
+        ("FidIn", "{:.3f}"),
+        ("SPS", "{:.3f}"),
+        ("COMP", "{:.2f}"),
+        ("MM", "{:.3f}"),
+        ("SISDR", "{:.1f}"),
+        ("SISDR_input", "{:.1f}"),
+        ("SISDR_gain", "{:+.1f}"),
+        ("IoU", "{:.3f}"),
+        ("IoU_at_0.5", "{:.3f}"),
+        ("params", "{:,}"),
+    )
+    lines = [
+        "| method | "
+        + " | ".join(k.replace("_", " ") for k, _ in keys)
+        + " | train time |",
+        "| --- | " + " | ".join("---" for _ in keys) + " | --- |",
+    ]
+    for name, key, stage in (
+        ("L-MAC", "lmac", "L-MAC"),
+        ("L-MAC FT", "lmac_ft", "L-MAC FT"),
+        ("L2I", "l2i", "L2I"),
+    ):
         m = summary[key]
-        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k), f) for k, f in keys) + f" | "
-                     f"{_seconds(summary, stage)} |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_fmt(m.get(k), f) for k, f in keys)
+            + f" | "
+            f"{_seconds(summary, stage)} |"
+        )
     return "\n".join(lines)
 
 
 def l2i_table(summary):
     l2i = summary["l2i"]
-    head = (f"Fidelity top-1 / top-3 / top-5: {_fmt(l2i.get('fidelity_top1'), '{:.3f}')} / "
-            f"{_fmt(l2i.get('fidelity_top3'), '{:.3f}')} / {_fmt(l2i.get('fidelity_top5'), '{:.3f}')}.\n\n")
-    lines = ["| components removed | FF median | FF (mean) | components | mask mean removed | energy removed |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for title, ff, prefix, count in (("L2I's (relevance > tau)", "", "", "n_components"),
-                                     ("random, as much energy", "_random", "random_", "n_components_random"),
-                                     ("random, as much area", "_random_area", "random_area_",
-                                      "n_components_random_area")):
-        lines.append(f"| {title} | {_fmt(l2i.get('FF_median' + ff), '{:.3f}')} | {_fmt(l2i.get('FF' + ff), '{:.3f}')}"
-                     f" | {_fmt(l2i.get(count), '{:.1f}')} | {_fmt(l2i.get(prefix + 'removed_mask_mean'), '{:.3f}')} | "
-                     f"{_fmt(l2i.get(prefix + 'removed_energy'), '{:.3f}')} |")
+    head = (
+        f"Fidelity top-1 / top-3 / top-5: {_fmt(l2i.get('fidelity_top1'), '{:.3f}')} / "
+        f"{_fmt(l2i.get('fidelity_top3'), '{:.3f}')} / {_fmt(l2i.get('fidelity_top5'), '{:.3f}')}.\n\n"
+    )
+    lines = [
+        "| components removed | FF median | FF (mean) | components | mask mean removed | energy removed |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for title, ff, prefix, count in (
+        ("L2I's (relevance > tau)", "", "", "n_components"),
+        ("random, as much energy", "_random", "random_", "n_components_random"),
+        (
+            "random, as much area",
+            "_random_area",
+            "random_area_",
+            "n_components_random_area",
+        ),
+    ):
+        lines.append(
+            f"| {title} | {_fmt(l2i.get('FF_median' + ff), '{:.3f}')} | {_fmt(l2i.get('FF' + ff), '{:.3f}')}"
+            f" | {_fmt(l2i.get(count), '{:.1f}')} | {_fmt(l2i.get(prefix + 'removed_mask_mean'), '{:.3f}')} | "
+            f"{_fmt(l2i.get(prefix + 'removed_energy'), '{:.3f}')} |"
+        )
     return head + "\n".join(lines)
 
 
 def classifier_table(summary):
     c = summary["classifier"]
-    return ("| data | test acc | mean decision probability | share above 0.99 | params | time |\n"
-            "| --- | --- | --- | --- | --- | --- |\n"
-            f"| synthetic, {_settings(summary)} | **{c['acc']:.3f}** | {c['mean_confidence']:.3f} | "
-            f"{c['share_above_0.99']:.3f} | {c['params']:,} | {_seconds(summary, 'classifier')} |")
+    return (
+        "| data | test acc | mean decision probability | share above 0.99 | params | time |\n"
+        "| --- | --- | --- | --- | --- | --- |\n"
+        f"| synthetic, {_settings(summary)} | **{c['acc']:.3f}** | {c['mean_confidence']:.3f} | "
+        f"{c['share_above_0.99']:.3f} | {c['params']:,} | {_seconds(summary, 'classifier')} |"
+    )
 
 
 def comparison_tables(summary):
@@ -181,14 +338,27 @@ def comparison_tables(summary):
     for condition, title in CONDITIONS:
         if condition in comparison:
             rows = next(iter(comparison[condition].values())).get("n_rows", "?")
-            parts += [f"{title[0].upper() + title[1:]} ({rows} test clips):", "", condition_table(comparison[condition]),
-                      ""]
+            parts += [
+                f"{title[0].upper() + title[1:]} ({rows} test clips):",
+                "",
+                condition_table(comparison[condition]),
+                "",
+            ]
     if "sanity" in comparison:
-        parts += ["Cascading randomisation (the trained interpreters kept fixed; rank correlation with the original "
-                  "masks):", "", sanity_table(comparison["sanity"]), ""]
+        parts += [
+            "Cascading randomisation (the trained interpreters kept fixed; rank correlation with the original "
+            "masks):",
+            "",
+            sanity_table(comparison["sanity"]),
+            "",
+        ]
     if "sanity_retrained" in comparison:
-        parts += ["Sanity with retraining (rank correlation with the original masks):", "",
-                  retrained_sanity_table(comparison["sanity_retrained"]), ""]
+        parts += [
+            "Sanity with retraining (rank correlation with the original masks):",
+            "",
+            retrained_sanity_table(comparison["sanity_retrained"]),
+            "",
+        ]
     return "\n".join(parts).rstrip()
 
 
@@ -196,34 +366,70 @@ def and_tables(summary):
     """AND: last-layer accuracy beside the captioner-free figures, pruning in-sample and held-out against random
     neurons, and the share of uninterpretable neurons per layer."""
     d = summary["and"]
-    top1, top5, label = d.get("last_layer_top1", {}), d.get("last_layer_top5", {}), d.get("label_based", {})
+    top1, top5, label = (
+        d.get("last_layer_top1", {}),
+        d.get("last_layer_top5", {}),
+        d.get("label_based", {}),
+    )
     lines = ["| last layer | top-1 | top-5 |", "| --- | --- | --- |"]
-    for key, title in (("selectivity", "selectivity (share of a neuron's top clips from its class; no captioner)"),
-                       ("DB", "DB (offline acoustic captioner)"), ("TAB", "TAB"), ("ICL", "ICL (offline stand-in)")):
+    for key, title in (
+        (
+            "selectivity",
+            "selectivity (share of a neuron's top clips from its class; no captioner)",
+        ),
+        ("DB", "DB (offline acoustic captioner)"),
+        ("TAB", "TAB"),
+        ("ICL", "ICL (offline stand-in)"),
+    ):
         if key in top1:
-            lines.append(f"| {title} | {_fmt(top1[key])} | {_fmt(top5.get(key))} |")
+            lines.append(
+                f"| {title} | {_fmt(top1[key])} | {_fmt(top5.get(key))} |"
+            )
     if label:
-        lines.append(f"| label-based (concepts = the labels) | {_fmt(label.get('last_layer_top1'))} | "
-                     f"{_fmt(label.get('last_layer_top5'))} |")
-    lines += ["", f"Captioner agreement with the labels on held-out clips: "
-              f"{_fmt(d.get('captioner_agreement_heldout'))}.", ""]
+        lines.append(
+            f"| label-based (concepts = the labels) | {_fmt(label.get('last_layer_top1'))} | "
+            f"{_fmt(label.get('last_layer_top5'))} |"
+        )
+    lines += [
+        "",
+        f"Captioner agreement with the labels on held-out clips: "
+        f"{_fmt(d.get('captioner_agreement_heldout'))}.",
+        "",
+    ]
     strategies = dict(d.get("pruning_by_strategy", {}))
     if label.get("pruning"):
         strategies["label"] = label["pruning"]
-    lines += ["| neurons chosen by | Delta A (probing clips) | Delta A (held-out) | Delta A random (held-out) | "
-              "Delta R (held-out) | neurons / class |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "| neurons chosen by | Delta A (probing clips) | Delta A (held-out) | Delta A random (held-out) | "
+        "Delta R (held-out) | neurons / class |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for name, row in strategies.items():
         held = row.get("heldout", {})
-        lines.append(f"| {name} | {_fmt(row.get('delta_A'), '{:+.3f}')} | {_fmt(held.get('delta_A'), '{:+.3f}')} | "
-                     f"{_fmt(held.get('delta_A_random'), '{:+.3f}')} | {_fmt(held.get('delta_R'), '{:+.3f}')} | "
-                     f"{_fmt(row.get('n_neurons'), '{:.1f}')} |")
-    shares, label_shares = d.get("uninterpretable", {}), label.get("uninterpretable", {})
+        lines.append(
+            f"| {name} | {_fmt(row.get('delta_A'), '{:+.3f}')} | {_fmt(held.get('delta_A'), '{:+.3f}')} | "
+            f"{_fmt(held.get('delta_A_random'), '{:+.3f}')} | {_fmt(held.get('delta_R'), '{:+.3f}')} | "
+            f"{_fmt(row.get('n_neurons'), '{:.1f}')} |"
+        )
+    shares, label_shares = (
+        d.get("uninterpretable", {}),
+        label.get("uninterpretable", {}),
+    )
     layers = list(shares or label_shares)
-    lines += ["", "| uninterpretable share (tau 0.6) | " + " | ".join(layers) + " |",
-              "| --- | " + " | ".join("---" for _ in layers) + " |",
-              "| description clusters | " + " | ".join(_fmt(shares.get(k)) for k in layers) + " |"]
+    lines += [
+        "",
+        "| uninterpretable share (tau 0.6) | " + " | ".join(layers) + " |",
+        "| --- | " + " | ".join("---" for _ in layers) + " |",
+        "| description clusters | "
+        + " | ".join(_fmt(shares.get(k)) for k in layers)
+        + " |",
+    ]
     if label_shares:
-        lines.append("| labels | " + " | ".join(_fmt(label_shares.get(k)) for k in layers) + " |")
+        lines.append(
+            "| labels | "
+            + " | ".join(_fmt(label_shares.get(k)) for k in layers)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -242,25 +448,40 @@ TABLES = {
 def lmac_layers_table(entries):
     """The decoder-layers experiment (``benchmarks/lmac_decoder_layers.py``): faithfulness against the sanity check
     by retraining, one row per set of layers."""
-    lines = ["| decoder reads | params | AI | AD | AG | Fid-In | MM | SI-SDR gain | IoU | IoU at 0.5 | retraining "
-             "control | model randomisation | data randomisation |", "| --- | " + " | ".join("---" for _ in range(12)) + " |"]
+    lines = [
+        "| decoder reads | params | AI | AD | AG | Fid-In | MM | SI-SDR gain | IoU | IoU at 0.5 | retraining "
+        "control | model randomisation | data randomisation |",
+        "| --- | " + " | ".join("---" for _ in range(12)) + " |",
+    ]
     for e in entries:
-        layers = ", ".join(name.replace("conv_block", "block ") for name in e["layers"])
-        lines.append(f"| {layers} | {e['params'] / 1000:.0f} k | {e['AI']:.1f} | {e['AD']:.2f} | {e['AG']:.1f} | "
-                     f"{e['FidIn']:.3f} | {e['MM']:.3f} | {e['SISDR_gain']:+.1f} dB | {e['IoU']:.3f} | "
-                     f"{e['IoU_at_0.5']:.3f} | {e['retrain_control']:.2f} | {e['model_randomisation']:.2f} | "
-                     f"{_fmt(e.get('data_randomisation'))} |")
+        layers = ", ".join(
+            name.replace("conv_block", "block ") for name in e["layers"]
+        )
+        lines.append(
+            f"| {layers} | {e['params'] / 1000:.0f} k | {e['AI']:.1f} | {e['AD']:.2f} | {e['AG']:.1f} | "
+            f"{e['FidIn']:.3f} | {e['MM']:.3f} | {e['SISDR_gain']:+.1f} dB | {e['IoU']:.3f} | "
+            f"{e['IoU_at_0.5']:.3f} | {e['retrain_control']:.2f} | {e['model_randomisation']:.2f} | "
+            f"{_fmt(e.get('data_randomisation'))} |"
+        )
     return "\n".join(lines)
 
 
 # Tables of experiments kept beside the demo's summary: name -> (JSON file from the repository root, renderer)
-EXPERIMENTS = {"lmac-layers": ("docs/experiments/lmac_decoder_layers.json", lmac_layers_table)}
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXPERIMENTS = {
+    "lmac-layers": (
+        "docs/experiments/lmac_decoder_layers.json",
+        lmac_layers_table,
+    )
+}
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 
 
 def render(text, summary, root=ROOT):
     """``text`` with every known ``demo_tables`` block rewritten from ``summary`` (or, for an experiment's block,
     from its JSON under ``root``); unknown names are an error."""
+
     def replace(match):
         name = match["name"]
         if name in EXPERIMENTS:
@@ -268,7 +489,9 @@ def render(text, summary, root=ROOT):
             with open(os.path.join(root, path), encoding="utf-8") as handle:
                 return f"{match.group(1)}{renderer(json.load(handle))}\n{match.group(4)}"
         if name not in TABLES:
-            raise KeyError(f"unknown demo table {name!r}; known: {sorted(TABLES) + sorted(EXPERIMENTS)}")
+            raise KeyError(
+                f"unknown demo table {name!r}; known: {sorted(TABLES) + sorted(EXPERIMENTS)}"
+            )
         return f"{match.group(1)}{TABLES[name](summary)}\n{match.group(4)}"
 
     return BLOCK.sub(replace, text)
@@ -277,8 +500,14 @@ def render(text, summary, root=ROOT):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("summary", help="summary.json of a demo run")
-    parser.add_argument("files", nargs="+", help="markdown files holding demo_tables blocks")
-    parser.add_argument("--check", action="store_true", help="report the files whose blocks differ; write nothing")
+    parser.add_argument(
+        "files", nargs="+", help="markdown files holding demo_tables blocks"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="report the files whose blocks differ; write nothing",
+    )
     args = parser.parse_args(argv)
     with open(args.summary, encoding="utf-8") as handle:
         summary = json.load(handle)

@@ -1,6 +1,7 @@
 """The listening page of ``python -m interpretability.explain ... --report``: one card per explained file with the
 input, the listenable explanation, the spectrogram + mask picture, the decision and its probability, and for a
 long file its decision track."""
+
 import os
 
 from interpretability.errors import InputError
@@ -16,7 +17,9 @@ def _save_figure(path, result, title, domain):
     folder, name = os.path.split(path)
     tmp = os.path.join(folder or ".", f".tmp-{os.getpid()}-{name}")
     try:
-        save_explanation_figure(tmp, result["magnitude"], result["mask"], title=title, domain=domain)
+        save_explanation_figure(
+            tmp, result["magnitude"], result["mask"], title=title, domain=domain
+        )
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -35,8 +38,16 @@ def _items(results):
     return items
 
 
-def write_explain_page(out_dir, results, title="Explanations", interpreter=None, mask_domain="linear",
-                       classes=None, page=PAGE, write_files=True):
+def write_explain_page(
+    out_dir,
+    results,
+    title="Explanations",
+    interpreter=None,
+    mask_domain="linear",
+    classes=None,
+    page=PAGE,
+    write_files=True,
+):
     """Write ``<stem>_input.wav``, ``<stem>_explanation.wav``, ``<stem>.png`` per file (the names
     ``Explainer.save`` uses) and ``out_dir/index.html``; returns the page's path.
 
@@ -60,43 +71,77 @@ def write_explain_page(out_dir, results, title="Explanations", interpreter=None,
     os.makedirs(out_dir, exist_ok=True)
     cards = []
     for stem, result in items:
-        for key in ("wavs", "explanation", "mask", "magnitude", "label", "probability"):
+        for key in (
+            "wavs",
+            "explanation",
+            "mask",
+            "magnitude",
+            "label",
+            "probability",
+        ):
             if key not in result:
-                raise ValueError(f"the result of {stem} has no {key!r} (expected Explainer.explain_file's dict)")
+                raise ValueError(
+                    f"the result of {stem} has no {key!r} (expected Explainer.explain_file's dict)"
+                )
         label, probability = str(result["label"]), float(result["probability"])
-        input_path, explanation_path, figure = (os.path.join(out_dir, f"{stem}{suffix}")
-                                                for suffix in ("_input.wav", "_explanation.wav", ".png"))
+        input_path, explanation_path, figure = (
+            os.path.join(out_dir, f"{stem}{suffix}")
+            for suffix in ("_input.wav", "_explanation.wav", ".png")
+        )
         if write_files:
             _write_wav(input_path, result["wavs"])
             _write_wav(explanation_path, result["explanation"])
-            _save_figure(figure, result, f"{stem}: {label} (p={probability:.2f})", mask_domain)
+            _save_figure(
+                figure,
+                result,
+                f"{stem}: {label} (p={probability:.2f})",
+                mask_domain,
+            )
         else:
             for path in (input_path, explanation_path, figure):
                 if not os.path.isfile(path):
-                    raise InputError(f"{path}: not found (write_files=False expects Explainer.save's files)")
+                    raise InputError(
+                        f"{path}: not found (write_files=False expects Explainer.save's files)"
+                    )
         seconds = int(result["wavs"].shape[-1]) / 16000
         top = ""
         if result.get("probs") is not None and classes:
             probs = [float(p) for p in result["probs"]]
             order = sorted(range(len(probs)), key=lambda i: -probs[i])[:3]
-            top = " · top classes: " + ", ".join(f"{H.esc(classes[i])} {probs[i]:.2f}" for i in order)
+            top = " · top classes: " + ", ".join(
+                f"{H.esc(classes[i])} {probs[i]:.2f}" for i in order
+            )
         track = ""
         if result.get("decision_track"):
-            rows = "".join(f'<tr><td>{float(s):.2f}</td><td>{float(e):.2f}</td><td class="name">{H.esc(lab)}</td>'
-                           f"<td>{float(p):.2f}</td></tr>" for s, e, lab, p in result["decision_track"])
-            track = ("<details open><summary>Decision track</summary><table class=\"track\"><tr><th>start (s)</th>"
-                     f"<th>end (s)</th><th>decision</th><th>p</th></tr>{rows}</table></details>")
-        source = f'<p class="muted">{H.esc(result["path"])}</p>' if result.get("path") else ""
+            rows = "".join(
+                f'<tr><td>{float(s):.2f}</td><td>{float(e):.2f}</td><td class="name">{H.esc(lab)}</td>'
+                f"<td>{float(p):.2f}</td></tr>"
+                for s, e, lab, p in result["decision_track"]
+            )
+            track = (
+                '<details open><summary>Decision track</summary><table class="track"><tr><th>start (s)</th>'
+                f"<th>end (s)</th><th>decision</th><th>p</th></tr>{rows}</table></details>"
+            )
+        source = (
+            f'<p class="muted">{H.esc(result["path"])}</p>'
+            if result.get("path")
+            else ""
+        )
         cards.append(
             f'<div class="card wide" id="file-{H.esc(safe_name(stem))}"><h3>{H.esc(stem)}</h3>{source}'
             f'<p>decision <span class="decision">{H.esc(label)}</span> (p = {probability:.2f}){top} · '
-            f'{seconds:.2f} s · mask mean {float(result["mask"].float().mean()):.3f}</p>'
+            f"{seconds:.2f} s · mask mean {float(result['mask'].float().mean()):.3f}</p>"
             f'<table><tr><td class="name">input</td><td>{H.audio(H.rel(input_path, out_dir), "input")}</td></tr>'
             f'<tr><td class="name">explanation</td><td>{H.audio(H.rel(explanation_path, out_dir), "explanation")}'
-            f'</td></tr></table>{H.image(H.rel(figure, out_dir), stem + " spectrogram, mask and explanation")}'
-            f"{track}</div>")
-    intro = ('<p class="muted">The explanation is heard as ISTFT(M|X|, phase): the part of the input the mask keeps. '
-             "Pictures: input spectrogram (dB), mask, masked spectrogram.</p>")
+            f"</td></tr></table>{H.image(H.rel(figure, out_dir), stem + ' spectrogram, mask and explanation')}"
+            f"{track}</div>"
+        )
+    intro = (
+        '<p class="muted">The explanation is heard as ISTFT(M|X|, phase): the part of the input the mask keeps. '
+        "Pictures: input spectrogram (dB), mask, masked spectrogram.</p>"
+    )
     subtitle = f"interpreter: {interpreter}" if interpreter else ""
     body = intro + '<div class="cards">' + "".join(cards) + "</div>"
-    return H.write_page(os.path.join(out_dir, page), H.page(title, body, subtitle=subtitle))
+    return H.write_page(
+        os.path.join(out_dir, page), H.page(title, body, subtitle=subtitle)
+    )

@@ -2,6 +2,7 @@
 never leaves a half-written page, wav or picture. Unlike ``tempfile.mkstemp`` the files get the usual permissions
 (the umask's), so that a report can be copied to a web server as it is; no fsync (hundreds of small files, all
 rebuilt by the next run)."""
+
 import os
 import shutil
 
@@ -26,6 +27,7 @@ def _replace(tmp, path, write):
 
 def write_bytes(path, data):
     """Write ``data`` to ``path`` atomically; returns ``path``."""
+
     def write(tmp):
         with open(tmp, "wb") as handle:
             handle.write(data)

@@ -1,5 +1,6 @@
 """Plain static HTML: escaped text, tables of metrics, audio players and pictures with relative paths, one
 inline style sheet. No script, no external asset."""
+
 import html
 import math
 import os
@@ -53,7 +54,11 @@ def fmt(value, key=None):
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        return f"{value:,}".replace(",", " ") if abs(value) >= 10000 else str(value)
+        return (
+            f"{value:,}".replace(",", " ")
+            if abs(value) >= 10000
+            else str(value)
+        )
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return "–"
@@ -64,7 +69,11 @@ def fmt(value, key=None):
             return f"{value:.0f}"
         if abs(value) >= 10:
             return f"{value:.1f}"
-        return f"{value:.3f}" if abs(value) >= 0.001 or value == 0 else f"{value:.1e}"
+        return (
+            f"{value:.3f}"
+            if abs(value) >= 0.001 or value == 0
+            else f"{value:.1e}"
+        )
     return str(value)
 
 
@@ -96,7 +105,9 @@ def flatten(metrics, prefix=""):
     return flat
 
 
-def metric_table(rows, keys=None, used=None, best=True, row_header="method", table_id=None):
+def metric_table(
+    rows, keys=None, used=None, best=True, row_header="method", table_id=None
+):
     """A table ``row name x metric`` from ``rows`` ``[(name, {metric: value})]``.
 
     ``keys`` (default: the union of the rows' scalar keys in first-seen order); a missing value shows as "–".
@@ -106,25 +117,40 @@ def metric_table(rows, keys=None, used=None, best=True, row_header="method", tab
     if keys is None:
         keys = []
         for _, metrics in rows:
-            keys += [k for k, v in metrics.items() if k not in keys and (is_number(v) or isinstance(v, str))]
+            keys += [
+                k
+                for k, v in metrics.items()
+                if k not in keys and (is_number(v) or isinstance(v, str))
+            ]
     marked = {}
     if best:
         for key in keys:
             sign = definitions.direction(key)
-            values = [m.get(key) for name, m in rows if not name.startswith("(")]
+            values = [
+                m.get(key) for name, m in rows if not name.startswith("(")
+            ]
             values = [v for v in values if is_number(v) and math.isfinite(v)]
             if sign and len(values) > 1:
                 marked[key] = max(values) if sign > 0 else min(values)
     id_attr = f' id="{esc(table_id)}"' if table_id else ""
-    parts = [f"<table{id_attr}><thead><tr><th class=\"name\">{esc(row_header)}</th>"
-             + "".join(metric_th(k, used) for k in keys) + "</tr></thead><tbody>"]
+    parts = [
+        f'<table{id_attr}><thead><tr><th class="name">{esc(row_header)}</th>'
+        + "".join(metric_th(k, used) for k in keys)
+        + "</tr></thead><tbody>"
+    ]
     for name, metrics in rows:
         cells = []
         for key in keys:
             value = metrics.get(key)
-            css = ' class="best"' if key in marked and is_number(value) and value == marked[key] else ""
+            css = (
+                ' class="best"'
+                if key in marked and is_number(value) and value == marked[key]
+                else ""
+            )
             cells.append(f"<td{css}>{esc(fmt(value, key))}</td>")
-        parts.append(f'<tr><td class="name">{esc(name)}</td>' + "".join(cells) + "</tr>")
+        parts.append(
+            f'<tr><td class="name">{esc(name)}</td>' + "".join(cells) + "</tr>"
+        )
     parts.append("</tbody></table>")
     return '<div class="scroll">' + "".join(parts) + "</div>"
 
@@ -141,7 +167,9 @@ def key_value_table(metrics, used=None, table_id=None):
         name = esc(key)
         if title is not None:
             name = f'<a href="#{definitions.anchor(key)}" title="{esc(title)}">{name}</a>'
-        rows.append(f'<tr><td class="name">{name}</td><td>{esc(fmt(value, key))}</td></tr>')
+        rows.append(
+            f'<tr><td class="name">{name}</td><td>{esc(fmt(value, key))}</td></tr>'
+        )
     return f"<table{id_attr}><tbody>" + "".join(rows) + "</tbody></table>"
 
 
@@ -156,7 +184,9 @@ def short_th(key, label, used=None):
 def audio(src, label=None):
     """An audio player for a relative path."""
     title = f' title="{esc(label)}"' if label else ""
-    return f'<audio controls preload="metadata" src="{esc(src)}"{title}></audio>'
+    return (
+        f'<audio controls preload="metadata" src="{esc(src)}"{title}></audio>'
+    )
 
 
 def image(src, alt, css="figure"):
@@ -170,18 +200,22 @@ def definitions_section(keys):
         text = definitions.definition(key)
         if text is None:
             continue
-        items.append(f'<dt id="{definitions.anchor(key)}">{esc(key)} ({esc(definitions.header(key))})</dt>'
-                     f"<dd>{esc(text)}</dd>")
+        items.append(
+            f'<dt id="{definitions.anchor(key)}">{esc(key)} ({esc(definitions.header(key))})</dt>'
+            f"<dd>{esc(text)}</dd>"
+        )
     return '<dl class="defs">' + "".join(items) + "</dl>"
 
 
 def page(title, body, subtitle=""):
     """A whole HTML document."""
     sub = f'<p class="muted">{esc(subtitle)}</p>' if subtitle else ""
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{STYLE}</style></head>\n<body>\n<h1>{esc(title)}</h1>{sub}\n"
-            f"{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head>\n<body>\n<h1>{esc(title)}</h1>{sub}\n"
+        f"{body}\n</body></html>\n"
+    )
 
 
 def write_page(path, text):

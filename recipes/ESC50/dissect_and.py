@@ -13,6 +13,7 @@ the same command finishes without redoing work (see ``interpretability/dissectio
 closed concepts) and ``test_metrics.json`` (last-layer top-1 / top-5 accuracy per method, concept-specific
 pruning against a random control, share of uninterpretable neurons per layer).
 """
+
 import sys
 
 from interpretability.data.esc50 import prepare_esc50
@@ -22,7 +23,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds"))
+    manifests = prepare_data(
+        prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds")
+    )
     run_dissection(hparams, run_opts, manifests)
 
 

@@ -6,6 +6,7 @@
 
 Methods, conditions and output files: ``interpretability/evaluation/comparison.py`` and the README.
 """
+
 import sys
 
 from interpretability.data.esc50 import prepare_esc50
@@ -15,7 +16,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds"))
+    manifests = prepare_data(
+        prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds")
+    )
     run_comparison(hparams, manifests, run_opts)
 
 

@@ -7,6 +7,7 @@
 Writes ``<output_folder>/test_metrics.json`` (``acc``) and exports the best checkpoint to
 ``<output_folder>/classifier/``, the folder the interpretation recipes take as ``--pretrained_classifier``.
 """
+
 import sys
 
 from interpretability.brains.training import train_classifier
@@ -16,7 +17,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds"))
+    manifests = prepare_data(
+        prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds")
+    )
     train_classifier(hparams, run_opts, manifests)
 
 

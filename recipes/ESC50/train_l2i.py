@@ -14,6 +14,7 @@ FF_random / FF_median_random when as many random other components are), listenab
 selected component (``<id>_component<k>.wav``) in ``<output_folder>/explanations/`` and the trained interpreter in
 ``<output_folder>/interpreter/``.
 """
+
 import sys
 
 from interpretability.brains.l2i import train_l2i
@@ -23,7 +24,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds"))
+    manifests = prepare_data(
+        prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds")
+    )
     train_l2i(hparams, run_opts, manifests)
 
 

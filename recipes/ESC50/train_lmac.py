@@ -9,6 +9,7 @@ Writes ``<output_folder>/test_metrics.json`` (AI, AD, AG, FF, FF_median, FidIn, 
 ground truth, SISDR, SISDR_input, IoU), listenable explanations in ``<output_folder>/explanations/`` and the
 trained interpreter in ``<output_folder>/interpreter/`` (for ``python -m interpretability.explain``).
 """
+
 import sys
 
 from interpretability.brains.training import train_lmac
@@ -18,7 +19,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds"))
+    manifests = prepare_data(
+        prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds")
+    )
     train_lmac(hparams, run_opts, manifests)
 
 

@@ -8,6 +8,7 @@ Writes ``<output_folder>/nmf/`` (``dictionary.pt``: W [513, K], ``hyperparams.ya
 --nmf_dictionary`` reads, and ``<output_folder>/test_metrics.json`` (relative reconstruction error, objective and
 code density on the test split, against the dictionary's initialisation).
 """
+
 import sys
 
 from interpretability.brains.l2i import train_nmf
@@ -17,7 +18,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds"))
+    manifests = prepare_data(
+        prepare_esc50, hparams, ("train_folds", "valid_folds", "test_folds")
+    )
     train_nmf(hparams, run_opts, manifests)
 
 

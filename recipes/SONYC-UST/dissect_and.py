@@ -6,6 +6,7 @@ SONYC-UST (multi-label: a clip counts for a target class when that class is pres
 
 Stages, resumption, outputs and the CNN14 / AST variants are as in ``recipes/ESC50/dissect_and.py``.
 """
+
 import sys
 
 from interpretability.data.sonyc_ust import prepare_sonyc_ust
@@ -15,7 +16,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split"))
+    manifests = prepare_data(
+        prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split")
+    )
     run_dissection(hparams, run_opts, manifests)
 
 

@@ -6,6 +6,7 @@
 
 Multi-label metrics are on each row's sigmoid score; protocol and outputs: ``interpretability/evaluation/``.
 """
+
 import sys
 
 from interpretability.data.sonyc_ust import prepare_sonyc_ust
@@ -15,7 +16,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split"))
+    manifests = prepare_data(
+        prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split")
+    )
     run_comparison(hparams, manifests, run_opts)
 
 

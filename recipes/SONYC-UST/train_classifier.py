@@ -8,6 +8,7 @@ verified ``annotator_id == 0`` row; unannotated classes are masked out of the lo
 ``<output_folder>/test_metrics.json`` with the DCASE task 5 ``micro_auprc``, ``macro_auprc`` and ``micro_f1``
 and exports the best checkpoint (by validation macro AUPRC) to ``<output_folder>/classifier/``.
 """
+
 import sys
 
 from interpretability.brains.training import train_classifier
@@ -17,7 +18,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split"))
+    manifests = prepare_data(
+        prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split")
+    )
     train_classifier(hparams, run_opts, manifests)
 
 

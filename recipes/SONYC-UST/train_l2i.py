@@ -16,6 +16,7 @@ removed, FF_random / FF_median_random when as many random other components are),
 wav per selected component (``<id>_component<k>.wav``) in ``<output_folder>/explanations/`` and the trained
 interpreter in ``<output_folder>/interpreter/``.
 """
+
 import sys
 
 from interpretability.brains.l2i import train_l2i
@@ -25,7 +26,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split"))
+    manifests = prepare_data(
+        prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split")
+    )
     train_l2i(hparams, run_opts, manifests)
 
 

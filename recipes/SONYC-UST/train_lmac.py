@@ -10,6 +10,7 @@ Writes ``<output_folder>/test_metrics.json`` (AI, AD, AG, FF, FF_median, FidIn, 
 over (clip, present class) rows), listenable explanations in ``<output_folder>/explanations/`` and the
 trained interpreter in ``<output_folder>/interpreter/`` (for ``python -m interpretability.explain``).
 """
+
 import sys
 
 from interpretability.brains.training import train_lmac
@@ -19,7 +20,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split"))
+    manifests = prepare_data(
+        prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split")
+    )
     train_lmac(hparams, run_opts, manifests)
 
 

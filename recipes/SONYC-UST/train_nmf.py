@@ -5,6 +5,7 @@
 
 Outputs as for ESC-50 (``recipes/ESC50/README.md``, section L2I).
 """
+
 import sys
 
 from interpretability.brains.l2i import train_nmf
@@ -14,7 +15,9 @@ from interpretability.recipe import load_recipe, prepare_data, run_recipe
 
 def main(argv):
     hparams, run_opts = load_recipe(argv)
-    manifests = prepare_data(prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split"))
+    manifests = prepare_data(
+        prepare_sonyc_ust, hparams, ("train_split", "valid_split", "test_split")
+    )
     train_nmf(hparams, run_opts, manifests)
 
 

@@ -6,6 +6,7 @@ UrbanSound8K (one run per test fold).
 
 Stages, resumption, outputs and the CNN14 / AST variants are as in ``recipes/ESC50/dissect_and.py``.
 """
+
 import sys
 
 from interpretability.data.us8k import prepare_us8k

@@ -6,6 +6,7 @@
 
 See ``interpretability/evaluation/comparison.py`` and the README for the methods, conditions and outputs.
 """
+
 import sys
 
 from interpretability.data.us8k import prepare_us8k

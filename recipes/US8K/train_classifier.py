@@ -8,6 +8,7 @@ folders, then ``python summarize_folds.py results/classifier_cnn6/1986/fold*`` f
 Writes ``<output_folder>/test_metrics.json`` (``acc``) and exports the best checkpoint to
 ``<output_folder>/classifier/``.
 """
+
 import sys
 
 from interpretability.brains.training import train_classifier

@@ -8,6 +8,7 @@
 
 Outputs and metrics as for ESC-50 (``recipes/ESC50/README.md``, section L2I).
 """
+
 import sys
 
 from interpretability.brains.l2i import train_l2i

@@ -9,6 +9,7 @@ Writes ``<output_folder>/test_metrics.json`` (AI, AD, AG, FF, FF_median, FidIn, 
 ground truth, SISDR, SISDR_input, IoU), listenable explanations in ``<output_folder>/explanations/`` and the
 trained interpreter in ``<output_folder>/interpreter/`` (for ``python -m interpretability.explain``).
 """
+
 import sys
 
 from interpretability.brains.training import train_lmac

@@ -5,6 +5,7 @@
 
 Outputs as for ESC-50 (``recipes/ESC50/README.md``, section L2I).
 """
+
 import sys
 
 from interpretability.brains.l2i import train_nmf

@@ -63,7 +63,9 @@ def test_doctests_pass(name):
 def test_public_api_has_examples():
     missing = set()
     for name in MODULES:
-        for qualified, obj in public_items(importlib.import_module(name)).items():
+        for qualified, obj in public_items(
+            importlib.import_module(name)
+        ).items():
             if not has_example(obj):
                 missing.add(qualified)
     assert not missing - PENDING, (

@@ -139,9 +139,7 @@ def imported_modules(tree):
     prefixes = set()
     for name in names:
         parts = name.split(".")
-        prefixes.update(
-            ".".join(parts[:i]) for i in range(1, len(parts) + 1)
-        )
+        prefixes.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
     return prefixes
 
 
@@ -258,13 +256,17 @@ def test_recipe_list():
                 recursive=True,
             )
         }
-        listed = {row["Hparam_file"] for csv_name, row in ROWS if csv_name == name}
+        listed = {
+            row["Hparam_file"] for csv_name, row in ROWS if csv_name == name
+        }
         assert on_disk, f"{name}: no recipes/{dataset}/ hparams"
         assert not on_disk - listed, (
             f"{name} does not list {sorted(on_disk - listed)}"
         )
         assert all(
-            row["test_debug_flags"] for csv_name, row in ROWS if csv_name == name
+            row["test_debug_flags"]
+            for csv_name, row in ROWS
+            if csv_name == name
         ), f"{name}: a row without test_debug_flags"
 
 
@@ -301,7 +303,9 @@ def test_readme_links():
 )
 def test_every_key_is_read(hparams):
     """SpeechBrain's test_yaml_script_consistency (check_yaml_vs_script), over the code the script runs."""
-    scripts = {row["Script_file"] for _, row in ROWS if row["Hparam_file"] == hparams}
+    scripts = {
+        row["Script_file"] for _, row in ROWS if row["Hparam_file"] == hparams
+    }
     path = os.path.join(ROOT, hparams)
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
@@ -377,9 +381,9 @@ def test_pretrained_keys_have_real_defaults(hparams):
             if other != path
             and written.get("seed") == values.get("seed")
             and "output_folder" in written
-            and (
-                template + "/"
-            ).startswith(written["output_folder"].removeprefix("!ref").strip() + "/")
+            and (template + "/").startswith(
+                written["output_folder"].removeprefix("!ref").strip() + "/"
+            )
         ]
         assert writers, (
             f"{hparams}: {key}: {value} is neither a hub id nor the output of a recipe "

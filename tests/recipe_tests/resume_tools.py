@@ -4,6 +4,7 @@ Used by ``test_resume*.py``: a reference run records when each watched event fir
 a stage file is written); a second run of the same command is killed at a random moment between two of those
 events, then started again with the same command until it finishes.
 """
+
 import glob
 import json
 import os
@@ -15,15 +16,24 @@ import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 TIMEOUT_S = 300
 POLL_S = 0.02
 
 
 def recipe_env():
     """One thread per process (results must not depend on thread scheduling) and this checkout on the path."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    env["PYTHONPATH"] = ROOT + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
     return env
 
 
@@ -32,9 +42,19 @@ def script_command(dataset, script, hparams, flags, torchrun=0):
     CPU processes and gloo when ``torchrun``)."""
     launcher = [sys.executable]
     if torchrun:
-        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}"]
+        launcher += [
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={torchrun}",
+        ]
         flags = [*flags, "--distributed_backend=gloo", "--device=cpu"]
-    return [*launcher, script, os.path.join("hparams", hparams), *flags], os.path.join(ROOT, "recipes", dataset)
+    return [
+        *launcher,
+        script,
+        os.path.join("hparams", hparams),
+        *flags,
+    ], os.path.join(ROOT, "recipes", dataset)
 
 
 def checkpoints(folder):
@@ -55,8 +75,14 @@ class Run:
         self.log_path = str(log_path)
         self.log = open(self.log_path, "ab")
         self.started = time.monotonic()
-        self.process = subprocess.Popen(command, cwd=cwd, env=recipe_env(), stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=recipe_env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.times = {}
 
     def elapsed(self):
@@ -126,11 +152,20 @@ def kill_between(command, cwd, log_path, events, after, before, reference, rng):
     for attempt in range(2):
         delay = rng.uniform(0.0, 0.8 * window) if attempt == 0 else 0.0
         run = Run(command, cwd, log_path, events)
-        assert run.wait_for(after), f"{' '.join(command)} ended before {after!r}:\n{run.tail()}"
+        assert run.wait_for(after), (
+            f"{' '.join(command)} ended before {after!r}:\n{run.tail()}"
+        )
         time.sleep(delay)
         if run.kill():
-            return {"after": after, "delay_s": round(delay, 3), "window_s": round(window, 3), "attempt": attempt}
-    raise AssertionError(f"{' '.join(command)}: the run finished before it could be killed")
+            return {
+                "after": after,
+                "delay_s": round(delay, 3),
+                "window_s": round(window, 3),
+                "attempt": attempt,
+            }
+    raise AssertionError(
+        f"{' '.join(command)}: the run finished before it could be killed"
+    )
 
 
 def make_tiny(root, clip_s=0.5, with_lmac=False):
@@ -142,21 +177,43 @@ def make_tiny(root, clip_s=0.5, with_lmac=False):
     from interpretability.data.synthetic import generate_dataset
 
     root = str(root)
-    made = generate_dataset(os.path.join(root, "data"), layout="esc50", clips_per_class=5, duration=clip_s,
-                            n_classes=4, seed=3, show_progress=False)
+    made = generate_dataset(
+        os.path.join(root, "data"),
+        layout="esc50",
+        clips_per_class=5,
+        duration=clip_s,
+        n_classes=4,
+        seed=3,
+        show_progress=False,
+    )
     torch.manual_seed(0)
-    model = build_classifier("compact_cnn", n_classes=4, channels=[4, 8, 8, 16]).eval()
-    paths = {"data": os.path.join(root, "data"), "classifier": os.path.join(root, "classifier")}
-    export_classifier(model, paths["classifier"], made["classes"], clip_seconds=clip_s)
+    model = build_classifier(
+        "compact_cnn", n_classes=4, channels=[4, 8, 8, 16]
+    ).eval()
+    paths = {
+        "data": os.path.join(root, "data"),
+        "classifier": os.path.join(root, "classifier"),
+    }
+    export_classifier(
+        model, paths["classifier"], made["classes"], clip_seconds=clip_s
+    )
     if with_lmac:
         from interpretability.brains.training import layer_channels
         from interpretability.inference import export_interpreter
         from interpretability.interpreters.lmac import LMACDecoder
 
-        decoder = LMACDecoder(layer_channels=layer_channels(model, clip_s), width=8)
+        decoder = LMACDecoder(
+            layer_channels=layer_channels(model, clip_s), width=8
+        )
         paths["lmac"] = os.path.join(root, "lmac")
-        export_interpreter(paths["lmac"], decoder, decoder.config, paths["classifier"], method="lmac",
-                           extra={"training": {"batch_size": 4, "epochs": 1, "lr": 1e-3}})
+        export_interpreter(
+            paths["lmac"],
+            decoder,
+            decoder.config,
+            paths["classifier"],
+            method="lmac",
+            extra={"training": {"batch_size": 4, "epochs": 1, "lr": 1e-3}},
+        )
     return paths
 
 
@@ -176,11 +233,24 @@ def killed_and_resumed(tmp_path, script, hparams, flags, kills, rng, events):
     reference = None
     for name in ("ref", "resumed"):
         out = tmp_path / name
-        command, cwd = script_command("ESC50", script, hparams, [*flags, f"--output_folder={out}"])
+        command, cwd = script_command(
+            "ESC50", script, hparams, [*flags, f"--output_folder={out}"]
+        )
         log = tmp_path / f"{name}.log"
         if name == "resumed":
             for after, before in kills:
-                points.append(kill_between(command, cwd, log, events(out), after, before, reference, rng))
+                points.append(
+                    kill_between(
+                        command,
+                        cwd,
+                        log,
+                        events(out),
+                        after,
+                        before,
+                        reference,
+                        rng,
+                    )
+                )
         reference = run_to_end(command, cwd, log, events(out))
         folders[name] = out
     return folders["ref"], folders["resumed"], points
@@ -200,10 +270,16 @@ def assert_same_tensors(path_a, path_b):
 
 def _assert_same(a, b, where):
     if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.shape == b.shape, f"{where}: other shapes"
-        assert torch.equal(a, b), f"{where} differs (max |diff| {float((a - b).abs().max()):.3g})"
+        assert isinstance(b, torch.Tensor) and a.shape == b.shape, (
+            f"{where}: other shapes"
+        )
+        assert torch.equal(a, b), (
+            f"{where} differs (max |diff| {float((a - b).abs().max()):.3g})"
+        )
     elif isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), f"{where}: other keys"
+        assert isinstance(b, dict) and a.keys() == b.keys(), (
+            f"{where}: other keys"
+        )
         for key in a:
             _assert_same(a[key], b[key], f"{where}[{key}]")
     elif isinstance(a, (list, tuple)):

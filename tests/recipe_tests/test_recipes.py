@@ -81,7 +81,9 @@ ROWS = load_rows()
 
 def row_id(row):
     """Readable pytest id: ``Dataset:Task:hparams.yaml``."""
-    return f"{row['Dataset']}:{row['Task']}:{os.path.basename(row['Hparam_file'])}"
+    return (
+        f"{row['Dataset']}:{row['Task']}:{os.path.basename(row['Hparam_file'])}"
+    )
 
 
 def parse_checks(cell):
@@ -109,7 +111,9 @@ def parse_checks(cell):
             )
             checks.append(tuple(fields))
         else:
-            raise AssertionError(f"test_debug_checks: unknown entry {entry[0]!r}")
+            raise AssertionError(
+                f"test_debug_checks: unknown entry {entry[0]!r}"
+            )
     return files, checks
 
 
@@ -266,7 +270,9 @@ class RecipeRunner:
         """Absolute path of the synthetic set of ``tests/recipes/<dataset>.csv`` (its setup makes it)."""
         self.setup(next(r for r in ROWS if r["csv"] == f"{dataset}.csv"))
         folder = self.path(SYNTHETIC.format(dataset=dataset))
-        assert os.path.isdir(folder), f"the setup of {dataset}.csv made no {folder}"
+        assert os.path.isdir(folder), (
+            f"the setup of {dataset}.csv made no {folder}"
+        )
         return folder
 
     def run(self, row):
@@ -307,9 +313,7 @@ def test_recipe(row, recipe_runner):
     missing = [f for f in files if not glob.glob(os.path.join(out, f))]
     assert not missing, f"{row_id(row)}: expected files not written: {missing}"
     failures = check_performance(out, checks)
-    assert not failures, (
-        f"{row_id(row)}: performance checks failed: {failures}"
-    )
+    assert not failures, f"{row_id(row)}: performance checks failed: {failures}"
 
 
 def test_rows_are_complete_and_self_contained():
@@ -340,9 +344,9 @@ def test_rows_are_complete_and_self_contained():
                 f"{row_id(row)}: {row[column]} not found"
             )
         assert output_folder(row), f"{row_id(row)}: no --output_folder"
-        assert output_folder(row).startswith(
-            f"{SCRATCH}/{row['Dataset']}/"
-        ), row_id(row)
+        assert output_folder(row).startswith(f"{SCRATCH}/{row['Dataset']}/"), (
+            row_id(row)
+        )
         for name, path in flag_paths(row["test_debug_flags"]).items():
             if name in ("output_folder", "data_folder"):
                 continue
@@ -354,7 +358,9 @@ def test_rows_are_complete_and_self_contained():
         ), row_id(row)
         files, checks = parse_checks(row["test_debug_checks"])
         assert files, f"{row_id(row)}: no file_exists=[...]"
-        if checks:  # SpeechBrain's runner reads the first check only, as a number
+        if (
+            checks
+        ):  # SpeechBrain's runner reads the first check only, as a number
             assert not THRESHOLD.match(checks[0][2])["value"][0].isalpha(), (
                 row_id(row)
             )
@@ -369,7 +375,8 @@ def test_rows_are_complete_and_self_contained():
         missing = [
             output_folder(row)
             for row in ROWS
-            if row["Dataset"] == dataset and output_folder(row) not in setup.split()
+            if row["Dataset"] == dataset
+            and output_folder(row) not in setup.split()
         ]
         assert not missing, f"{setup_script(first)} does not create {missing}"
 

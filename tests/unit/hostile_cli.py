@@ -1,5 +1,6 @@
 """Running a command as a user would, and what a failed run must show: the helpers of the ``test_hostile_*``
 end-to-end tests."""
+
 import os
 import subprocess
 import sys
@@ -11,14 +12,24 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_cli(args, cwd=ROOT):
     """Run ``python args...`` as a user would (this checkout first on the path); the CompletedProcess."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=900)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), env.get("PYTHONPATH", "")]
+    ).rstrip(os.pathsep)
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
 
 
 def one_line_error(result, *fragments):
     """Assert exit status 2, no traceback anywhere, and stderr = one ``error:`` line holding every fragment."""
-    shown = f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+    shown = (
+        f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+    )
     assert result.returncode == 2, shown
     assert "Traceback" not in result.stdout + result.stderr, shown
     lines = [line for line in result.stderr.splitlines() if line.strip()]

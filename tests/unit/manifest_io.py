@@ -1,9 +1,16 @@
 """File helpers shared by the data-preparation tests: read / rewrite metadata CSVs, read manifests, and
 snapshot the files a preparation wrote (to show a failed run leaves them untouched)."""
+
 import csv
 import json
 
-OUTPUTS = ("train.json", "valid.json", "test.json", "classes.json", "prepare_opts.json")
+OUTPUTS = (
+    "train.json",
+    "valid.json",
+    "test.json",
+    "classes.json",
+    "prepare_opts.json",
+)
 
 
 def read_rows(path):

@@ -4,6 +4,7 @@
 the READMEs from it must give the READMEs as committed, so a table that is edited by hand, or a summary that is
 replaced without regenerating the tables, fails here.
 """
+
 import json
 import os
 
@@ -11,9 +12,14 @@ import pytest
 
 from interpretability.report.demo_tables import BLOCK, TABLES, main, render
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 SUMMARY = os.path.join(ROOT, "docs", "demo_summary.json")
-READMES = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "recipes", "ESC50", "README.md")]
+READMES = [
+    os.path.join(ROOT, "README.md"),
+    os.path.join(ROOT, "recipes", "ESC50", "README.md"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +35,32 @@ def test_readme_tables_are_those_of_the_committed_run(summary):
         assert BLOCK.search(text), f"{path} holds no generated table"
         assert render(text, summary) == text, (
             f"{path}: a table differs from docs/demo_summary.json; regenerate with "
-            "python -m interpretability.report.demo_tables docs/demo_summary.json README.md recipes/ESC50/README.md")
+            "python -m interpretability.report.demo_tables docs/demo_summary.json README.md recipes/ESC50/README.md"
+        )
 
 
-def test_every_table_renders_and_check_mode_reports_stale_files(summary, tmp_path):
+def test_every_table_renders_and_check_mode_reports_stale_files(
+    summary, tmp_path
+):
     for name, table in TABLES.items():
         assert table(summary).startswith("|") or "\n|" in table(summary), name
     stale = tmp_path / "stale.md"
-    stale.write_text("before\n<!-- demo_tables:classifier -->\nhand-typed\n<!-- /demo_tables:classifier -->\n")
-    assert main([SUMMARY, str(stale), "--check"]) == 1 and "hand-typed" in stale.read_text()
-    assert main([SUMMARY, str(stale)]) == 0 and "hand-typed" not in stale.read_text()
+    stale.write_text(
+        "before\n<!-- demo_tables:classifier -->\nhand-typed\n<!-- /demo_tables:classifier -->\n"
+    )
+    assert (
+        main([SUMMARY, str(stale), "--check"]) == 1
+        and "hand-typed" in stale.read_text()
+    )
+    assert (
+        main([SUMMARY, str(stale)]) == 0
+        and "hand-typed" not in stale.read_text()
+    )
     assert main([SUMMARY, str(stale), "--check"]) == 0
     with pytest.raises(KeyError, match="unknown demo table"):
-        render("<!-- demo_tables:nope -->\nx\n<!-- /demo_tables:nope -->", summary)
+        render(
+            "<!-- demo_tables:nope -->\nx\n<!-- /demo_tables:nope -->", summary
+        )
 
 
 def test_readme_claims_hold_for_the_committed_run(summary):
@@ -51,11 +70,17 @@ def test_readme_claims_hold_for_the_committed_run(summary):
     comparison = summary["comparison"]
     lead = margins(comparison)
     # in-domain, L-MAC leads every baseline on AI and AG but not on AD (GradCAM keeps the decision better)
-    assert lead["in_domain"]["lmac"]["AI"] > 0 and lead["in_domain"]["lmac"]["AG"] > 0
+    assert (
+        lead["in_domain"]["lmac"]["AI"] > 0
+        and lead["in_domain"]["lmac"]["AG"] > 0
+    )
     assert lead["in_domain"]["lmac"]["AD"] <= 0
     # in the mixtures L-MAC's AD is far above GradCAM's
     for condition in ("other_class_mixture", "white_noise"):
-        assert comparison[condition]["lmac"]["AD"] > 1.5 * comparison[condition]["gradcam"]["AD"]
+        assert (
+            comparison[condition]["lmac"]["AD"]
+            > 1.5 * comparison[condition]["gradcam"]["AD"]
+        )
     # sanity: the cascade barely moves L-MAC; retrained on a randomised classifier its masks move below the
     # retraining control; on a shuffled-label classifier they stay about as close as the control
     sanity = comparison["sanity_retrained"]["lmac"]
@@ -64,9 +89,19 @@ def test_readme_claims_hold_for_the_committed_run(summary):
     assert sanity["data_randomisation"] > sanity["retrain_control"] - 0.05
     # L2I's components are more decisive than random ones removing as much energy or area, matched closely
     l2i = summary["l2i"]
-    assert l2i["FF_median"] > l2i["FF_median_random"] > l2i["FF_median_random_area"]
+    assert (
+        l2i["FF_median"]
+        > l2i["FF_median_random"]
+        > l2i["FF_median_random_area"]
+    )
     assert abs(l2i["removed_energy"] - l2i["random_removed_energy"]) < 0.05
-    assert abs(l2i["removed_mask_mean"] - l2i["random_area_removed_mask_mean"]) < 0.05
+    assert (
+        abs(l2i["removed_mask_mean"] - l2i["random_area_removed_mask_mean"])
+        < 0.05
+    )
     # the classifier is accurate without being saturated
     classifier = summary["classifier"]
-    assert 0.9 <= classifier["acc"] <= 0.97 and classifier["share_above_0.99"] < 0.5
+    assert (
+        0.9 <= classifier["acc"] <= 0.97
+        and classifier["share_above_0.99"] < 0.5
+    )

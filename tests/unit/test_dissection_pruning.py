@@ -1,4 +1,5 @@
 """Concept matching, neuron selection, ablation by neuron id, pruning effect, random control; uninterpretable share."""
+
 import math
 
 import pytest
@@ -6,10 +7,17 @@ import torch
 import torch.nn as nn
 
 from interpretability.dissection.analysis import (
-    description_clusters, plot_uninterpretable, uninterpretable_neurons, uninterpretable_share,
+    description_clusters,
+    plot_uninterpretable,
+    uninterpretable_neurons,
+    uninterpretable_share,
 )
 from interpretability.dissection.pruning import (
-    ablate, concepts_match, pruning_effect, random_control, select_neurons,
+    ablate,
+    concepts_match,
+    pruning_effect,
+    random_control,
+    select_neurons,
 )
 from interpretability.errors import InputError
 
@@ -17,12 +25,21 @@ from interpretability.errors import InputError
 class WordEncoder:
     """Deterministic stand-in: one-hot per known word group (synonyms share a row)."""
 
-    groups = [{"water", "drip", "dripping", "water drops"}, {"dog", "bark", "barking"}, {"mouse"}, {"use"}]
+    groups = [
+        {"water", "drip", "dripping", "water drops"},
+        {"dog", "bark", "barking"},
+        {"mouse"},
+        {"use"},
+    ]
 
     def encode(self, texts):
         rows = torch.zeros(len(texts), len(self.groups) + 1)
         for i, text in enumerate(texts):
-            hit = [g for g, words in enumerate(self.groups) if text.lower() in words]
+            hit = [
+                g
+                for g, words in enumerate(self.groups)
+                if text.lower() in words
+            ]
             rows[i, hit[0] if hit else len(self.groups)] = 1.0
         return rows
 
@@ -33,24 +50,72 @@ def test_concepts_match_by_lemma_or_embedding_never_by_substring():
     assert concepts_match("Water_drops", "water drop")
     assert concepts_match("dogs", "dog")
     assert not concepts_match("dripping", "water drops")
-    assert concepts_match("dripping", "water drops", text_encoder=WordEncoder(), threshold=0.9)
-    assert not concepts_match("mouse", "use", text_encoder=WordEncoder(), threshold=0.9)
+    assert concepts_match(
+        "dripping", "water drops", text_encoder=WordEncoder(), threshold=0.9
+    )
+    assert not concepts_match(
+        "mouse", "use", text_encoder=WordEncoder(), threshold=0.9
+    )
 
 
 def test_select_neurons_per_strategy():
-    closed = {"fc": {0: ["mouse_click", "dog"], 1: ["use", "dog"], 2: ["dog", "rain"]},
-              "block": {"3": ["dogs", "rain"]}}
-    assert select_neurons(closed, "dog", strategy="db") == {"fc": [2], "block": [3]}
-    assert select_neurons(closed, "dog", strategy="tab", top_n=2) == {"fc": [0, 1, 2], "block": [3]}
+    closed = {
+        "fc": {
+            0: ["mouse_click", "dog"],
+            1: ["use", "dog"],
+            2: ["dog", "rain"],
+        },
+        "block": {"3": ["dogs", "rain"]},
+    }
+    assert select_neurons(closed, "dog", strategy="db") == {
+        "fc": [2],
+        "block": [3],
+    }
+    assert select_neurons(closed, "dog", strategy="tab", top_n=2) == {
+        "fc": [0, 1, 2],
+        "block": [3],
+    }
     assert select_neurons(closed, "use", strategy="db") == {"fc": [1]}
-    open_concepts = {"block": {0: {"dripping": 2, "loud": 1}, 1: {"barking": 3}, 2: {"mouse": 1}}}
-    assert select_neurons(open_concepts, "water drops", strategy="open", text_encoder=WordEncoder(),
-                          threshold=0.9) == {"block": [0]}
-    assert select_neurons(open_concepts, "use", strategy="open", text_encoder=WordEncoder()) == {}
+    open_concepts = {
+        "block": {
+            0: {"dripping": 2, "loud": 1},
+            1: {"barking": 3},
+            2: {"mouse": 1},
+        }
+    }
+    assert select_neurons(
+        open_concepts,
+        "water drops",
+        strategy="open",
+        text_encoder=WordEncoder(),
+        threshold=0.9,
+    ) == {"block": [0]}
+    assert (
+        select_neurons(
+            open_concepts, "use", strategy="open", text_encoder=WordEncoder()
+        )
+        == {}
+    )
     # a multi-word target named by several single-word open concepts, whole words only
-    words = {"block": {0: {"rising": 1, "chirps": 2}, 1: {"rising": 1}, 2: {"uprising": 1, "chirp": 1}}}
-    assert select_neurons(words, "rising_chirp", strategy="open") == {"block": [0]}
-    assert select_neurons({"fc": {0: ["rising", "chirp"]}}, "rising_chirp", strategy="db", top_n=2) == {}
+    words = {
+        "block": {
+            0: {"rising": 1, "chirps": 2},
+            1: {"rising": 1},
+            2: {"uprising": 1, "chirp": 1},
+        }
+    }
+    assert select_neurons(words, "rising_chirp", strategy="open") == {
+        "block": [0]
+    }
+    assert (
+        select_neurons(
+            {"fc": {0: ["rising", "chirp"]}},
+            "rising_chirp",
+            strategy="db",
+            top_n=2,
+        )
+        == {}
+    )
     with pytest.raises(ValueError):
         select_neurons(closed, "dog", strategy="substring")
 
@@ -73,14 +138,18 @@ def test_ablation_zeroes_exactly_the_listed_channel_and_restores():
         before = model(x)
         with ablate(model, {"conv1": [2]}):
             seen = {}
-            handle = model.conv1.register_forward_hook(lambda m, i, o: seen.setdefault("h", o))
+            handle = model.conv1.register_forward_hook(
+                lambda m, i, o: seen.setdefault("h", o)
+            )
             after = model(x)
             handle.remove()
         restored = model(x)
     assert torch.equal(seen["h"][:, 2], torch.zeros_like(h[:, 2]))
     assert torch.equal(seen["h"][:, [0, 1, 3]], h[:, [0, 1, 3]])
     # conv2 is linear (1x1): the output changes by exactly channel 2's contribution
-    contribution = torch.einsum("o,bhw->bohw", model.conv2.weight[:, 2, 0, 0], h[:, 2])
+    contribution = torch.einsum(
+        "o,bhw->bohw", model.conv2.weight[:, 2, 0, 0], h[:, 2]
+    )
     assert torch.allclose(before - after, contribution, atol=1e-5)
     assert torch.equal(restored, before) and not model.conv1._forward_hooks
 
@@ -105,19 +174,37 @@ def test_pruning_effect_on_a_model_with_known_answer():
     logits = torch.tensor([[2.0, 0.0], [1.0, 1.0], [0.0, 3.0], [3.0, 0.0]])
     labels = [0, 0, 1, 1]
     batches = [(["a", "b"], logits[:2]), (["c", "d"], logits[2:])]
-    result = pruning_effect(model, None, batches, labels, target_class=0, ablation={"0": [0]}, progress=False)
+    result = pruning_effect(
+        model,
+        None,
+        batches,
+        labels,
+        target_class=0,
+        ablation={"0": [0]},
+        progress=False,
+    )
 
     def p0(z0, z1):
         return math.exp(z0) / (math.exp(z0) + math.exp(z1))
 
     delta_a = ((p0(0, 0) - p0(2, 0)) + (p0(0, 1) - p0(1, 1))) / 2
-    delta_r = (((1 - p0(0, 3)) - (1 - p0(0, 3))) + ((1 - p0(0, 0)) - (1 - p0(3, 0)))) / 2
+    delta_r = (
+        ((1 - p0(0, 3)) - (1 - p0(0, 3))) + ((1 - p0(0, 0)) - (1 - p0(3, 0)))
+    ) / 2
     assert result["delta_A"] == pytest.approx(delta_a)
     assert result["delta_R"] == pytest.approx(delta_r)
     assert result["delta_A_logit"] == pytest.approx((-2.0 - 1.0) / 2)
     assert result["delta_R_logit"] == pytest.approx(0.0)
     assert (result["n_A"], result["n_R"], result["n_neurons"]) == (2, 2, 1)
-    by_id = pruning_effect(model, None, batches, {"a": 0, "b": 0, "c": 1, "d": 1}, 0, {"0": [0]}, progress=False)
+    by_id = pruning_effect(
+        model,
+        None,
+        batches,
+        {"a": 0, "b": 0, "c": 1, "d": 1},
+        0,
+        {"0": [0]},
+        progress=False,
+    )
     assert by_id == result
 
 
@@ -127,7 +214,9 @@ def test_random_control_is_seeded_and_the_same_size():
     assert first == random_control(selected, {"a": 10, "b": 5}, seed=3)
     assert {k: len(v) for k, v in first.items()} == {"a": 3, "b": 1}
     assert all(0 <= i < 10 for i in first["a"])
-    excluded = random_control(selected, {"a": 6, "b": 5}, seed=0, exclude_selected=True)
+    excluded = random_control(
+        selected, {"a": 6, "b": 5}, seed=0, exclude_selected=True
+    )
     assert excluded["a"] == [0, 4, 5] and excluded["b"][0] in (1, 2, 3, 4)
     with pytest.raises(ValueError):
         random_control({"a": [0, 1]}, {"a": 3}, exclude_selected=True)
@@ -138,34 +227,65 @@ def test_uninterpretable_neurons_from_clusters():
     clusters = [{0}, {0, 1}, {1}, {2}, {0}, {2}]
     top = torch.tensor([[0, 1, 4], [1, 2, 3], [0, 3, 5]])
     # neuron 0: cluster 0 holds 3/3; neuron 1: cluster 1 holds 2/3; neuron 2: cluster 2 holds 2/3
-    assert uninterpretable_neurons(top, clusters, tau=1.0).tolist() == [False, True, True]
-    assert uninterpretable_neurons(top, clusters, tau=0.6).tolist() == [False, False, False]
-    assert uninterpretable_share({"l1": top, "l2": top[:1]}, clusters, tau=1.0) == {"l1": pytest.approx(2 / 3),
-                                                                                  "l2": 0.0}
+    assert uninterpretable_neurons(top, clusters, tau=1.0).tolist() == [
+        False,
+        True,
+        True,
+    ]
+    assert uninterpretable_neurons(top, clusters, tau=0.6).tolist() == [
+        False,
+        False,
+        False,
+    ]
+    assert uninterpretable_share(
+        {"l1": top, "l2": top[:1]}, clusters, tau=1.0
+    ) == {"l1": pytest.approx(2 / 3), "l2": 0.0}
 
 
 def test_description_clusters_and_plot(tmp_path):
     class AxisEncoder:
         def encode(self, texts):
-            rows = torch.tensor([[1.0, 0.0] if "loud" in t else [0.0, 1.0] for t in texts])
+            rows = torch.tensor(
+                [[1.0, 0.0] if "loud" in t else [0.0, 1.0] for t in texts]
+            )
             return rows
 
-    descriptions = ["A loud sound. It rises.", "A loud bang.", "It rises slowly."]
-    clusters = description_clusters(descriptions, AxisEncoder(), n_clusters=2, unit="sentence")
+    descriptions = [
+        "A loud sound. It rises.",
+        "A loud bang.",
+        "It rises slowly.",
+    ]
+    clusters = description_clusters(
+        descriptions, AxisEncoder(), n_clusters=2, unit="sentence"
+    )
     (loud,) = clusters[1]
     assert clusters[0] == {0, 1}
     assert clusters[2] == {0, 1} - {loud}
     # whole descriptions: one cluster each ("loud" in the first two, not in the third)
     whole = description_clusters(descriptions, AxisEncoder(), n_clusters=2)
-    assert whole[0] == whole[1] and len(whole[0]) == 1 and whole[2].isdisjoint(whole[0]) and len(whole[2]) == 1
+    assert (
+        whole[0] == whole[1]
+        and len(whole[0]) == 1
+        and whole[2].isdisjoint(whole[0])
+        and len(whole[2]) == 1
+    )
     # a sentence every description shares joins all clips in one cluster: sentence clustering cannot tell apart
     shared = [d + " It is a single short event." for d in descriptions]
-    by_sentence = description_clusters(shared, AxisEncoder(), n_clusters=2, unit="sentence")
+    by_sentence = description_clusters(
+        shared, AxisEncoder(), n_clusters=2, unit="sentence"
+    )
     top = torch.tensor([[0, 1, 2]])
     assert not uninterpretable_neurons(top, by_sentence, tau=1.0).item()
-    assert uninterpretable_neurons(top, description_clusters(shared, AxisEncoder(), n_clusters=2), tau=1.0).item()
+    assert uninterpretable_neurons(
+        top, description_clusters(shared, AxisEncoder(), n_clusters=2), tau=1.0
+    ).item()
     with pytest.raises(ValueError, match="unit"):
         description_clusters(descriptions, AxisEncoder(), unit="word")
-    path = plot_uninterpretable({"AST": {"block1": 0.5, "block2": 0.2}, "BEATs": {"block1": 0.4, "block2": 0.4}},
-                                str(tmp_path / "share.png"))
+    path = plot_uninterpretable(
+        {
+            "AST": {"block1": 0.5, "block2": 0.2},
+            "BEATs": {"block1": 0.4, "block2": 0.4},
+        },
+        str(tmp_path / "share.png"),
+    )
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"

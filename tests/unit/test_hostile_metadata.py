@@ -3,19 +3,20 @@ gives. Data that is fine but written differently (byte-order mark, CRLF, a row r
 non-audio files nobody names) is read; anything else is one error naming the file, the line and the problem, and a
 failed re-preparation leaves the manifests already written as they were. The recipe runs at the end check what the
 user sees: exit status 2 and one ``error:`` line, no traceback."""
+
 import logging
 import os
 import shutil
 
 import pytest
+from hostile_cli import ROOT, one_line_error, run_cli
+from manifest_io import OUTPUTS, load, read_rows, snapshot, write_rows
 
 from interpretability.data.esc50 import prepare_esc50
 from interpretability.data.sonyc_ust import prepare_sonyc_ust
 from interpretability.data.synthetic import generate_dataset
 from interpretability.data.us8k import prepare_us8k
 from interpretability.errors import AudioError, DataError
-from hostile_cli import ROOT, one_line_error, run_cli
-from manifest_io import OUTPUTS, load, read_rows, snapshot, write_rows
 
 SPLITS = ("train", "valid", "test")
 
@@ -25,7 +26,9 @@ def rewrite(path, transform):
 
 
 def bom_and_crlf(data):
-    return b"\xef\xbb\xbf" + data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return b"\xef\xbb\xbf" + data.replace(b"\r\n", b"\n").replace(
+        b"\n", b"\r\n"
+    )
 
 
 def manifests(result):
@@ -34,6 +37,7 @@ def manifests(result):
 
 def relative(entries, root):
     """Manifests with paths made relative to the data folder (to compare two copies of one dataset)."""
+
     def strip(value):
         if isinstance(value, str) and value.startswith(str(root)):
             return os.path.relpath(value, root)
@@ -42,6 +46,7 @@ def relative(entries, root):
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
+
     return strip(entries)
 
 
@@ -51,23 +56,44 @@ def relative(entries, root):
 @pytest.fixture(scope="module")
 def esc50(tmp_path_factory):
     root = tmp_path_factory.mktemp("esc50") / "ESC-50"
-    generate_dataset(str(root), layout="esc50", clips_per_class=5, duration=0.5, seed=0, n_classes=3,
-                     show_progress=False)
+    generate_dataset(
+        str(root),
+        layout="esc50",
+        clips_per_class=5,
+        duration=0.5,
+        seed=0,
+        n_classes=3,
+        show_progress=False,
+    )
     return root
 
 
 @pytest.fixture(scope="module")
 def us8k(tmp_path_factory):
     root = tmp_path_factory.mktemp("us8k") / "UrbanSound8K"
-    generate_dataset(str(root), layout="us8k", clips_per_class=10, duration=0.5, seed=0, n_classes=2,
-                     show_progress=False)
+    generate_dataset(
+        str(root),
+        layout="us8k",
+        clips_per_class=10,
+        duration=0.5,
+        seed=0,
+        n_classes=2,
+        show_progress=False,
+    )
     return root
 
 
 @pytest.fixture(scope="module")
 def sonyc(tmp_path_factory):
     root = tmp_path_factory.mktemp("sonyc") / "SONYC-UST"
-    generate_dataset(str(root), layout="sonyc", clips_per_class=2, duration=0.5, seed=0, show_progress=False)
+    generate_dataset(
+        str(root),
+        layout="sonyc",
+        clips_per_class=2,
+        duration=0.5,
+        seed=0,
+        show_progress=False,
+    )
     return root
 
 
@@ -90,14 +116,26 @@ def test_bom_and_crlf_are_read_as_the_plain_file(esc50, tmp_path):
     rewrite(esc50_csv(root), bom_and_crlf)
     odd = manifests(prepare_esc50(str(root), str(tmp_path / "odd")))
     assert relative(odd, root) == relative(plain, esc50)
-    assert all(entry["label"].strip() == entry["label"] for m in odd.values() for entry in m.values())
+    assert all(
+        entry["label"].strip() == entry["label"]
+        for m in odd.values()
+        for entry in m.values()
+    )
 
 
 def test_us8k_bom_and_crlf_are_read_as_the_plain_file(us8k, tmp_path):
-    plain = manifests(prepare_us8k(str(us8k), str(tmp_path / "plain"), test_fold=2, valid_fold=1))
+    plain = manifests(
+        prepare_us8k(
+            str(us8k), str(tmp_path / "plain"), test_fold=2, valid_fold=1
+        )
+    )
     root = copy(us8k, tmp_path)
     rewrite(root / "metadata" / "UrbanSound8K.csv", bom_and_crlf)
-    odd = manifests(prepare_us8k(str(root), str(tmp_path / "odd"), test_fold=2, valid_fold=1))
+    odd = manifests(
+        prepare_us8k(
+            str(root), str(tmp_path / "odd"), test_fold=2, valid_fold=1
+        )
+    )
     assert relative(odd, root) == relative(plain, us8k)
 
 
@@ -111,7 +149,10 @@ def test_repeated_row_is_dropped_with_a_warning(esc50, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         twice = manifests(prepare_esc50(str(root), str(tmp_path / "twice")))
     assert relative(twice, root) == relative(plain, esc50)
-    assert f"line {len(rows) + 2} repeats line 5" in caplog.text and "esc50.csv" in caplog.text
+    assert (
+        f"line {len(rows) + 2} repeats line 5" in caplog.text
+        and "esc50.csv" in caplog.text
+    )
 
 
 def test_us8k_repeated_row_is_dropped_with_a_warning(us8k, tmp_path, caplog):
@@ -120,7 +161,9 @@ def test_us8k_repeated_row_is_dropped_with_a_warning(us8k, tmp_path, caplog):
     fieldnames, rows = read_rows(csv_path)
     write_rows(csv_path, fieldnames, rows + rows[:2])
     with caplog.at_level(logging.WARNING):
-        result = prepare_us8k(str(root), str(tmp_path / "save"), test_fold=2, valid_fold=1)
+        result = prepare_us8k(
+            str(root), str(tmp_path / "save"), test_fold=2, valid_fold=1
+        )
     assert sum(len(m) for m in manifests(result).values()) == len(rows)
     assert "2 duplicate row(s) ignored" in caplog.text
 
@@ -132,20 +175,30 @@ def test_two_different_rows_of_one_clip_are_refused(esc50, tmp_path):
     write_rows(esc50_csv(root), fieldnames, rows + [other])
     with pytest.raises(DataError) as info:
         prepare_esc50(str(root), str(tmp_path / "save"))
-    assert f"esc50.csv, line {len(rows) + 2}: clip id" in str(info.value) and "already listed on line 5" in str(
-        info.value)
+    assert f"esc50.csv, line {len(rows) + 2}: clip id" in str(
+        info.value
+    ) and "already listed on line 5" in str(info.value)
 
 
 def _drop(column):
     def change(fieldnames, rows):
-        return [f for f in fieldnames if f != column], [{k: v for k, v in r.items() if k != column} for r in rows]
+        return [f for f in fieldnames if f != column], [
+            {k: v for k, v in r.items() if k != column} for r in rows
+        ]
+
     return change
 
 
 def _rename(column, new):
     def change(fieldnames, rows):
-        return ([new if f == column else f for f in fieldnames],
-                [{(new if k == column else k): v for k, v in r.items()} for r in rows])
+        return (
+            [new if f == column else f for f in fieldnames],
+            [
+                {(new if k == column else k): v for k, v in r.items()}
+                for r in rows
+            ],
+        )
+
     return change
 
 
@@ -153,19 +206,48 @@ def _set(index, **cells):
     def change(fieldnames, rows):
         rows[index].update(cells)
         return fieldnames, rows
+
     return change
 
 
-@pytest.mark.parametrize("change, where, problem", [
-    (_drop("fold"), "", "required column 'fold' missing"),
-    (_rename("target", "class_id"), "", "required column 'target' missing (header has: filename, fold, class_id"),
-    (_set(-1, fold="7"), "last", "unknown fold '7' (ESC-50 folds are 1..5)"),
-    (_set(-1, target="9"), "last", "has class id 9 here but"),                  # a known category, another id
-    (_set(-1, target="9", category="new-class"), "last", "class id 9 out of range (the 4 classes must have ids"),
-    (_set(-1, target="-1"), "last", "class id -1 out of range"),
-], ids=["missing-column", "renamed-column", "unknown-fold", "target-of-another-class", "target-outside-the-list",
-        "negative-target"])
-def test_bad_metadata_is_one_error_and_keeps_the_old_manifests(esc50, tmp_path, change, where, problem):
+@pytest.mark.parametrize(
+    "change, where, problem",
+    [
+        (_drop("fold"), "", "required column 'fold' missing"),
+        (
+            _rename("target", "class_id"),
+            "",
+            "required column 'target' missing (header has: filename, fold, class_id",
+        ),
+        (
+            _set(-1, fold="7"),
+            "last",
+            "unknown fold '7' (ESC-50 folds are 1..5)",
+        ),
+        (
+            _set(-1, target="9"),
+            "last",
+            "has class id 9 here but",
+        ),  # a known category, another id
+        (
+            _set(-1, target="9", category="new-class"),
+            "last",
+            "class id 9 out of range (the 4 classes must have ids",
+        ),
+        (_set(-1, target="-1"), "last", "class id -1 out of range"),
+    ],
+    ids=[
+        "missing-column",
+        "renamed-column",
+        "unknown-fold",
+        "target-of-another-class",
+        "target-outside-the-list",
+        "negative-target",
+    ],
+)
+def test_bad_metadata_is_one_error_and_keeps_the_old_manifests(
+    esc50, tmp_path, change, where, problem
+):
     root = copy(esc50, tmp_path)
     save = tmp_path / "save"
     prepare_esc50(str(root), str(save))
@@ -175,10 +257,16 @@ def test_bad_metadata_is_one_error_and_keeps_the_old_manifests(esc50, tmp_path, 
     with pytest.raises(DataError) as info:
         prepare_esc50(str(root), str(save))
     message = str(info.value)
-    assert message.startswith(str(esc50_csv(root))) and problem in message and "\n" not in message
+    assert (
+        message.startswith(str(esc50_csv(root)))
+        and problem in message
+        and "\n" not in message
+    )
     if where == "last":
         assert f"esc50.csv, line {len(rows) + 1}:" in message
-    assert snapshot(save) == before and sorted(os.listdir(save)) == sorted(OUTPUTS)
+    assert snapshot(save) == before and sorted(os.listdir(save)) == sorted(
+        OUTPUTS
+    )
 
 
 def test_row_with_more_cells_than_the_header(esc50, tmp_path):
@@ -187,7 +275,10 @@ def test_row_with_more_cells_than_the_header(esc50, tmp_path):
     lines = esc50_csv(root).read_text().splitlines()
     lines[2] = lines[2] + ",stray"
     esc50_csv(root).write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"esc50\.csv, line 3: 8 cells but the header has 7 columns"):
+    with pytest.raises(
+        DataError,
+        match=r"esc50\.csv, line 3: 8 cells but the header has 7 columns",
+    ):
         prepare_esc50(str(root), str(tmp_path / "save"))
 
 
@@ -196,7 +287,10 @@ def test_column_named_twice(esc50, tmp_path):
     text = esc50_csv(root).read_text().splitlines()
     text[0] = text[0].replace("esc10", "fold")
     esc50_csv(root).write_text("\n".join(text) + "\n")
-    with pytest.raises(DataError, match=r"esc50\.csv: column 'fold' appears twice in the header"):
+    with pytest.raises(
+        DataError,
+        match=r"esc50\.csv: column 'fold' appears twice in the header",
+    ):
         prepare_esc50(str(root), str(tmp_path / "save"))
 
 
@@ -206,7 +300,10 @@ def test_row_naming_a_missing_file(esc50, tmp_path):
     os.remove(root / "audio" / rows[5]["filename"])
     with pytest.raises(DataError) as info:
         prepare_esc50(str(root), str(tmp_path / "save"), check_audio=False)
-    assert f"esc50.csv, line 7: audio file not found: {root / 'audio' / rows[5]['filename']}" in str(info.value)
+    assert (
+        f"esc50.csv, line 7: audio file not found: {root / 'audio' / rows[5]['filename']}"
+        in str(info.value)
+    )
 
 
 def test_non_audio_files_in_audio_folder(esc50, us8k, tmp_path):
@@ -215,18 +312,26 @@ def test_non_audio_files_in_audio_folder(esc50, us8k, tmp_path):
     (root / "audio" / "README.txt").write_text("notes")
     (root / "audio" / ".DS_Store").write_bytes(b"\0\1\2")
     result = manifests(prepare_esc50(str(root), str(tmp_path / "save")))
-    assert not any("README" in key or "DS_Store" in key for m in result.values() for key in m)
+    assert not any(
+        "README" in key or "DS_Store" in key
+        for m in result.values()
+        for key in m
+    )
 
     us_root = copy(us8k, tmp_path)
     (us_root / "audio" / "fold1" / "notes.txt").write_text("notes")
-    prepare_us8k(str(us_root), str(tmp_path / "us_save"), test_fold=2, valid_fold=1)
+    prepare_us8k(
+        str(us_root), str(tmp_path / "us_save"), test_fold=2, valid_fold=1
+    )
 
     fieldnames, rows = read_rows(esc50_csv(root))
     rows[6]["filename"] = "README.txt"
     write_rows(esc50_csv(root), fieldnames, rows)
     with pytest.raises(AudioError) as info:
         prepare_esc50(str(root), str(tmp_path / "save2"))
-    assert str(root / "audio" / "README.txt") in str(info.value) and "esc50.csv, line 8" in str(info.value)
+    assert str(root / "audio" / "README.txt") in str(
+        info.value
+    ) and "esc50.csv, line 8" in str(info.value)
 
 
 # ------------------------------------------------------------------------------------------- SONYC-UST
@@ -235,10 +340,14 @@ def test_non_audio_files_in_audio_folder(esc50, us8k, tmp_path):
 def coarse(fieldnames):
     import re
 
-    return [name for name in fieldnames if re.match(r"^\d+_[^_]+_presence$", name)]
+    return [
+        name for name in fieldnames if re.match(r"^\d+_[^_]+_presence$", name)
+    ]
 
 
-def test_sonyc_minus_one_and_clips_without_positive_label(sonyc, tmp_path, caplog):
+def test_sonyc_minus_one_and_clips_without_positive_label(
+    sonyc, tmp_path, caplog
+):
     """-1 (not annotated) is masked; a clip without any positive label is kept as a negative of every class; classes
     that no clip of a split holds are named in a warning (their AUPRC there is 0 by the DCASE convention)."""
     root = copy(sonyc, tmp_path)
@@ -249,16 +358,25 @@ def test_sonyc_minus_one_and_clips_without_positive_label(sonyc, tmp_path, caplo
     negative, half_masked = clips[0::3], clips[1::3]
     for row in rows:
         if row["audio_filename"] in negative:
-            row.update({c: "0" for c in columns})
+            row.update(dict.fromkeys(columns, "0"))
         elif row["audio_filename"] in half_masked:
-            row.update({c: ("-1" if k % 2 == 0 else row[c]) for k, c in enumerate(columns)})
+            row.update(
+                {
+                    c: ("-1" if k % 2 == 0 else row[c])
+                    for k, c in enumerate(columns)
+                }
+            )
     write_rows(csv_path, fieldnames, rows)
     with caplog.at_level(logging.WARNING):
         result = manifests(prepare_sonyc_ust(str(root), str(tmp_path / "save")))
     entries = {key: entry for m in result.values() for key, entry in m.items()}
     for clip in negative:
         entry = entries[clip[:-4]]
-        assert entry["labels"] == [] and entry["targets"] == [0.0] * 8 and entry["target_mask"] == [1] * 8
+        assert (
+            entry["labels"] == []
+            and entry["targets"] == [0.0] * 8
+            and entry["target_mask"] == [1] * 8
+        )
     for clip in half_masked:
         entry = entries[clip[:-4]]
         assert entry["target_mask"] == [0, 1] * 4
@@ -272,9 +390,12 @@ def test_sonyc_split_without_any_annotation_is_refused(sonyc, tmp_path):
     fieldnames, rows = read_rows(csv_path)
     for row in rows:
         if row["split"] == "validate":
-            row.update({c: "-1" for c in coarse(fieldnames)})
+            row.update(dict.fromkeys(coarse(fieldnames), "-1"))
     write_rows(csv_path, fieldnames, rows)
-    with pytest.raises(DataError, match=r"annotations\.csv: every presence value of the 'validate' clips is -1"):
+    with pytest.raises(
+        DataError,
+        match=r"annotations\.csv: every presence value of the 'validate' clips is -1",
+    ):
         prepare_sonyc_ust(str(root), str(tmp_path / "save"))
 
 
@@ -285,8 +406,16 @@ def test_sonyc_repeated_rows_bom_and_crlf(sonyc, tmp_path, caplog):
     root = copy(sonyc, tmp_path)
     csv_path = root / "annotations.csv"
     fieldnames, rows = read_rows(csv_path)
-    verified = next(row for row in rows if row["split"] == "validate" and row["annotator_id"] == "0")
-    volunteer = next(row for row in rows if row["split"] == "train" and int(row["annotator_id"]) > 0)
+    verified = next(
+        row
+        for row in rows
+        if row["split"] == "validate" and row["annotator_id"] == "0"
+    )
+    volunteer = next(
+        row
+        for row in rows
+        if row["split"] == "train" and int(row["annotator_id"]) > 0
+    )
     write_rows(csv_path, fieldnames, rows + [verified, volunteer])
     rewrite(csv_path, bom_and_crlf)
     with caplog.at_level(logging.WARNING):
@@ -298,7 +427,9 @@ def test_sonyc_repeated_rows_bom_and_crlf(sonyc, tmp_path, caplog):
 def test_sonyc_row_naming_a_non_audio_file(sonyc, tmp_path):
     root = copy(sonyc, tmp_path)
     (root / "audio-0" / "notes.txt").write_text("notes")
-    prepare_sonyc_ust(str(root), str(tmp_path / "save"))  # named by no row: ignored
+    prepare_sonyc_ust(
+        str(root), str(tmp_path / "save")
+    )  # named by no row: ignored
     csv_path = root / "annotations.csv"
     fieldnames, rows = read_rows(csv_path)
     first = rows[0]["audio_filename"]
@@ -309,7 +440,9 @@ def test_sonyc_row_naming_a_non_audio_file(sonyc, tmp_path):
     with pytest.raises(DataError) as info:
         prepare_sonyc_ust(str(root), str(tmp_path / "save"))
     assert "annotations.csv, line 2:" in str(info.value)
-    assert f"{root / 'audio-0' / 'notes.txt'} is not an audio file" in str(info.value)
+    assert f"{root / 'audio-0' / 'notes.txt'} is not an audio file" in str(
+        info.value
+    )
 
 
 # ---------------------------------------------------------------------------------- what the user sees
@@ -320,10 +453,20 @@ def test_recipe_with_a_row_naming_a_missing_file(esc50, tmp_path):
     _, rows = read_rows(esc50_csv(root))
     missing = root / "audio" / rows[5]["filename"]
     os.remove(missing)
-    result = run_cli(["train_classifier.py", "hparams/classifier_cnn6.yaml", f"--data_folder={root}",
-                      f"--output_folder={tmp_path / 'out'}", "--download=False", "--clip_seconds=0.5"],
-                     cwd=ROOT / "recipes" / "ESC50")
-    one_line_error(result, f"{esc50_csv(root)}, line 7: audio file not found: {missing}")
+    result = run_cli(
+        [
+            "train_classifier.py",
+            "hparams/classifier_cnn6.yaml",
+            f"--data_folder={root}",
+            f"--output_folder={tmp_path / 'out'}",
+            "--download=False",
+            "--clip_seconds=0.5",
+        ],
+        cwd=ROOT / "recipes" / "ESC50",
+    )
+    one_line_error(
+        result, f"{esc50_csv(root)}, line 7: audio file not found: {missing}"
+    )
 
 
 def test_sonyc_recipe_with_a_split_without_annotation(sonyc, tmp_path):
@@ -332,9 +475,19 @@ def test_sonyc_recipe_with_a_split_without_annotation(sonyc, tmp_path):
     fieldnames, rows = read_rows(csv_path)
     for row in rows:
         if row["split"] == "train":
-            row.update({c: "-1" for c in coarse(fieldnames)})
+            row.update(dict.fromkeys(coarse(fieldnames), "-1"))
     write_rows(csv_path, fieldnames, rows)
-    result = run_cli(["train_classifier.py", "hparams/classifier_cnn6.yaml", f"--data_folder={root}",
-                      f"--output_folder={tmp_path / 'out'}", "--download=False", "--clip_seconds=0.5"],
-                     cwd=ROOT / "recipes" / "SONYC-UST")
-    one_line_error(result, f"{csv_path}: every presence value of the 'train' clips is -1")
+    result = run_cli(
+        [
+            "train_classifier.py",
+            "hparams/classifier_cnn6.yaml",
+            f"--data_folder={root}",
+            f"--output_folder={tmp_path / 'out'}",
+            "--download=False",
+            "--clip_seconds=0.5",
+        ],
+        cwd=ROOT / "recipes" / "SONYC-UST",
+    )
+    one_line_error(
+        result, f"{csv_path}: every presence value of the 'train' clips is -1"
+    )

@@ -1,4 +1,5 @@
 """L-MAC decoder and objective (docs/methods.md, "L-MAC")."""
+
 import math
 
 import pytest
@@ -13,8 +14,18 @@ from interpretability.interpreters.lmac import (
     total_variation,
 )
 
-CNN14_WIDTHS = {"conv_block3": 256, "conv_block4": 512, "conv_block5": 1024, "conv_block6": 2048}
-COMPACT_WIDTHS = {"conv_block1": 32, "conv_block2": 64, "conv_block3": 128, "conv_block4": 256}
+CNN14_WIDTHS = {
+    "conv_block3": 256,
+    "conv_block4": 512,
+    "conv_block5": 1024,
+    "conv_block6": 2048,
+}
+COMPACT_WIDTHS = {
+    "conv_block1": 32,
+    "conv_block2": 64,
+    "conv_block3": 128,
+    "conv_block4": 256,
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -47,9 +58,13 @@ class SumClassifier(nn.Module):
 
 def tiny_classifier(architecture):
     if architecture == "compact_cnn":
-        model = build_classifier("compact_cnn", n_classes=5, channels=[8, 16, 16, 32])
+        model = build_classifier(
+            "compact_cnn", n_classes=5, channels=[8, 16, 16, 32]
+        )
     else:
-        model = build_classifier("cnn14", n_classes=5, emb_dim=16, channels=[4, 4, 8, 8, 16])
+        model = build_classifier(
+            "cnn14", n_classes=5, emb_dim=16, channels=[4, 4, 8, 8, 16]
+        )
     return model.eval().requires_grad_(False)
 
 
@@ -86,7 +101,9 @@ def test_gradients_reach_the_decoder_and_not_the_frozen_classifier():
     with torch.no_grad():
         logits, hidden = classifier.forward_with_hidden(magnitude)
     decoder = decoder_for(hidden)
-    loss, _ = lmac_objective(classifier, magnitude, decoder.mask(hidden, 44), logits.argmax(dim=1))
+    loss, _ = lmac_objective(
+        classifier, magnitude, decoder.mask(hidden, 44), logits.argmax(dim=1)
+    )
     loss.backward()
     for name, parameter in decoder.named_parameters():
         assert parameter.grad is not None, name
@@ -122,7 +139,9 @@ def test_objective_terms_by_hand():
     magnitude = torch.ones(1, 2, 2)
     mask = torch.tensor([[[1.0, 1.0], [0.5, 0.0]]])
     target = torch.tensor([0])
-    loss, terms = lmac_objective(SumClassifier(), magnitude, mask, target, l_tv=0.5)
+    loss, terms = lmac_objective(
+        SumClassifier(), magnitude, mask, target, l_tv=0.5
+    )
     # sum(M*X) = 2.5 -> logits [1.25, -1.25] -> CE = softplus(-2.5); sum((1-M)*X) = 1.5 -> softplus(-1.5)
     assert terms["in"].item() == pytest.approx(0.07888973429254956, abs=1e-6)
     assert terms["out"].item() == pytest.approx(0.20141327798275246, abs=1e-6)
@@ -137,11 +156,17 @@ def test_objective_terms_by_hand():
 def test_objective_defaults_and_log1p_domain():
     magnitude = torch.ones(1, 2, 2)
     mask = torch.tensor([[[1.0, 1.0], [0.5, 0.0]]])
-    loss, _ = lmac_objective(SumClassifier(), magnitude, mask, torch.tensor([0]))
-    expected = 4 * softplus(-2.5) - 0.2 * softplus(-1.5) + 6.4 * 0.625  # l_tv 0 by default
+    loss, _ = lmac_objective(
+        SumClassifier(), magnitude, mask, torch.tensor([0])
+    )
+    expected = (
+        4 * softplus(-2.5) - 0.2 * softplus(-1.5) + 6.4 * 0.625
+    )  # l_tv 0 by default
     assert loss.item() == pytest.approx(expected, abs=1e-5)
     # log1p domain: expm1(M * log1p(1)) = 2**M - 1, summed: 1 + 1 + (sqrt2 - 1) + 0
-    _, terms = lmac_objective(SumClassifier(), magnitude, mask, torch.tensor([0]), domain="log1p")
+    _, terms = lmac_objective(
+        SumClassifier(), magnitude, mask, torch.tensor([0]), domain="log1p"
+    )
     s_in = 2 + math.sqrt(2) - 1
     assert terms["in"].item() == pytest.approx(softplus(-s_in), abs=1e-6)
 
@@ -152,8 +177,13 @@ def test_objective_does_not_depend_on_batch_size():
     mask = torch.rand(1, 44, 513)
     target = torch.tensor([2])
     single, _ = lmac_objective(classifier, magnitude, mask, target, l_tv=1.0)
-    double, _ = lmac_objective(classifier, magnitude.repeat(2, 1, 1), mask.repeat(2, 1, 1),
-                               target.repeat(2), l_tv=1.0)
+    double, _ = lmac_objective(
+        classifier,
+        magnitude.repeat(2, 1, 1),
+        mask.repeat(2, 1, 1),
+        target.repeat(2),
+        l_tv=1.0,
+    )
     assert double.item() == pytest.approx(single.item(), rel=1e-5)
 
 
@@ -161,33 +191,63 @@ def test_objective_multilabel_uses_bce_on_the_explained_class():
     magnitude = torch.ones(1, 2, 2)
     mask = torch.tensor([[[1.0, 1.0], [0.5, 0.0]]])
     # class 1's logit is -s/2: BCE(-1.25, 1) = softplus(1.25), BCE(-0.75, 1) = softplus(0.75)
-    loss, terms = lmac_objective(SumClassifier(multilabel=True), magnitude, mask, torch.tensor([1]))
+    loss, terms = lmac_objective(
+        SumClassifier(multilabel=True), magnitude, mask, torch.tensor([1])
+    )
     assert terms["in"].item() == pytest.approx(1.501929081345373, abs=1e-6)
     assert terms["out"].item() == pytest.approx(1.1368710061148999, abs=1e-6)
-    assert loss.item() == pytest.approx(4 * 1.501929081345373 - 0.2 * 1.1368710061148999 + 6.4 * 0.625,
-                                        abs=1e-5)
+    assert loss.item() == pytest.approx(
+        4 * 1.501929081345373 - 0.2 * 1.1368710061148999 + 6.4 * 0.625, abs=1e-5
+    )
 
 
 def test_guidance_replaces_l1_for_clips_that_already_match_the_clean_source():
     magnitude = torch.ones(2, 2, 2)
-    mask = torch.stack([torch.full((2, 2), 0.8), torch.tensor([[0.9, 0.9], [0.1, 0.1]])])
-    clean = torch.stack([torch.tensor([[1.0, 1.0], [1.0, 0.2]]), torch.tensor([[0.0, 0.0], [1.0, 1.0]])])
-    guidance = {"clean_magnitude": clean, "weight": 4.0, "corr_threshold": 0.6, "oracle_threshold": 0.35}
-    loss, terms = lmac_objective(SumClassifier(), magnitude, mask, torch.tensor([0, 0]), guidance=guidance)
+    mask = torch.stack(
+        [torch.full((2, 2), 0.8), torch.tensor([[0.9, 0.9], [0.1, 0.1]])]
+    )
+    clean = torch.stack(
+        [
+            torch.tensor([[1.0, 1.0], [1.0, 0.2]]),
+            torch.tensor([[0.0, 0.0], [1.0, 1.0]]),
+        ]
+    )
+    guidance = {
+        "clean_magnitude": clean,
+        "weight": 4.0,
+        "corr_threshold": 0.6,
+        "oracle_threshold": 0.35,
+    }
+    loss, terms = lmac_objective(
+        SumClassifier(),
+        magnitude,
+        mask,
+        torch.tensor([0, 0]),
+        guidance=guidance,
+    )
     # clip 0: cos(0.8, clean) = 0.918 >= 0.6 -> guided; oracle [[1, 1], [1, 0]]
     #   BCE = (3 * -ln 0.8 - ln 0.2) / 4 = 0.569717, no L1
     # clip 1: cos = 0.110 < 0.6 -> keeps L1 = mean(M) = 0.5, no BCE
     assert terms["guided"].item() == pytest.approx(0.5)
-    assert terms["guide"].item() == pytest.approx(0.5697171415941824 / 2, abs=1e-6)
+    assert terms["guide"].item() == pytest.approx(
+        0.5697171415941824 / 2, abs=1e-6
+    )
     assert terms["l1"].item() == pytest.approx(0.5 / 2)
     assert terms["mask_mean"].item() == pytest.approx((0.8 + 0.5) / 2)
     # clip 0: 4 sp(-3.2) - 0.2 sp(-0.8) + 4 * 0.569717; clip 1: 4 sp(-2) - 0.2 sp(-2) + 6.4 * 0.5
-    assert loss.item() == pytest.approx((2.364461765836895 + 3.682326441963296) / 2, abs=1e-5)
+    assert loss.item() == pytest.approx(
+        (2.364461765836895 + 3.682326441963296) / 2, abs=1e-5
+    )
 
 
 def test_objective_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="mask and magnitude"):
-        lmac_objective(SumClassifier(), torch.ones(1, 2, 2), torch.ones(1, 2, 3), torch.tensor([0]))
+        lmac_objective(
+            SumClassifier(),
+            torch.ones(1, 2, 2),
+            torch.ones(1, 2, 3),
+            torch.tensor([0]),
+        )
 
 
 def test_a_few_adam_steps_reduce_the_objective():
@@ -200,7 +260,9 @@ def test_a_few_adam_steps_reduce_the_objective():
     optimizer = torch.optim.Adam(decoder.parameters(), lr=3e-3)
     losses = []
     for _ in range(30):
-        loss, _ = lmac_objective(classifier, magnitude, decoder.mask(hidden, 44), target)
+        loss, _ = lmac_objective(
+            classifier, magnitude, decoder.mask(hidden, 44), target
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -209,10 +271,16 @@ def test_a_few_adam_steps_reduce_the_objective():
 
 
 def test_multilabel_decoder_computes_only_the_selected_class_mask():
-    decoder = LMACDecoder({"a": 8, "b": 16}, n_masks=3, width=16, min_width=8, head_channels=4)
+    decoder = LMACDecoder(
+        {"a": 8, "b": 16}, n_masks=3, width=16, min_width=8, head_channels=4
+    )
     hidden = {"a": torch.randn(4, 8, 10, 20), "b": torch.randn(4, 16, 5, 10)}
     every = decoder.mask(hidden, 44)
     classes = torch.tensor([2, 0, 1, 2])
     assert every.shape == (4, 3, 44, 513)
-    assert torch.allclose(decoder.mask(hidden, 44, classes=classes), every[torch.arange(4), classes], atol=1e-6)
+    assert torch.allclose(
+        decoder.mask(hidden, 44, classes=classes),
+        every[torch.arange(4), classes],
+        atol=1e-6,
+    )
     assert decoder.config["n_masks"] == 3

@@ -1,10 +1,16 @@
 """Structure metrics (SPS, COMP, MM) on hand-computed masks."""
+
 import math
 
 import pytest
 import torch
 
-from interpretability.metrics import complexity, mask_mean, sparseness, structure_metrics
+from interpretability.metrics import (
+    complexity,
+    mask_mean,
+    sparseness,
+    structure_metrics,
+)
 
 
 def test_uniform_mask():
@@ -57,7 +63,9 @@ def test_batch_equals_one_clip_at_a_time():
     for i in range(5):
         single = structure_metrics(mask[i : i + 1])
         for name in batch:
-            assert torch.allclose(batch[name][i : i + 1], single[name], atol=1e-6), name
+            assert torch.allclose(
+                batch[name][i : i + 1], single[name], atol=1e-6
+            ), name
     assert batch["SPS"][2].item() == pytest.approx(0.0, abs=1e-6)
 
 

@@ -4,11 +4,19 @@ import os
 import pytest
 import torch
 
-from interpretability.results import atomic_write_json, summarize_runs, write_stage_metrics
+from interpretability.results import (
+    atomic_write_json,
+    summarize_runs,
+    write_stage_metrics,
+)
 
 
 def test_stage_metrics_are_plain_json(tmp_path):
-    path = write_stage_metrics(str(tmp_path), "test", {"acc": torch.tensor(0.5), "nested": {"a": torch.tensor(1)}})
+    path = write_stage_metrics(
+        str(tmp_path),
+        "test",
+        {"acc": torch.tensor(0.5), "nested": {"a": torch.tensor(1)}},
+    )
     assert path.endswith("test_metrics.json")
     assert json.loads(open(path).read()) == {"acc": 0.5, "nested": {"a": 1}}
 
@@ -30,7 +38,9 @@ def test_summarize_runs_mean_and_sample_std(tmp_path):
     summary = summarize_runs(files)
     assert set(summary) == {"acc"}
     assert summary["acc"]["mean"] == pytest.approx(0.8)
-    assert summary["acc"]["std"] == pytest.approx(0.1)  # sqrt(((-.1)^2 + 0 + .1^2) / 2)
+    assert summary["acc"]["std"] == pytest.approx(
+        0.1
+    )  # sqrt(((-.1)^2 + 0 + .1^2) / 2)
     assert list(summary["acc"]["runs"].values()) == [0.7, 0.8, 0.9]
 
 

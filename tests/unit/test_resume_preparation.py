@@ -5,6 +5,7 @@ The kills are real: a subprocess prepares the data once per kill point, in a for
 right after the k-th manifest file is written (train.json, valid.json, test.json, classes.json; prepare_opts.json,
 written last, marks a finished preparation).
 """
+
 import json
 import os
 import shutil
@@ -18,10 +19,17 @@ from interpretability.data.esc50 import prepare_esc50
 from interpretability.data.synthetic import generate_dataset
 from interpretability.errors import DataError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 FOLDS_A = dict(train_folds=[1, 2, 3], valid_folds=[4], test_folds=[5])
 FOLDS_B = dict(train_folds=[2, 3, 4], valid_folds=[5], test_folds=[1])
-KILLED_AFTER = {1: "train.json", 2: "valid.json", 3: "test.json", 4: "classes.json"}
+KILLED_AFTER = {
+    1: "train.json",
+    2: "valid.json",
+    3: "test.json",
+    4: "classes.json",
+}
 
 CHILD = textwrap.dedent("""
     import json, os, signal, sys
@@ -51,17 +59,30 @@ CHILD = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("prep_data")
-    generate_dataset(str(folder), layout="esc50", clips_per_class=5, duration=0.25, n_classes=3, seed=1,
-                     show_progress=False)
+    generate_dataset(
+        str(folder),
+        layout="esc50",
+        clips_per_class=5,
+        duration=0.25,
+        n_classes=3,
+        seed=1,
+        show_progress=False,
+    )
     return str(folder)
 
 
 def manifests(folder):
-    return {name: json.load(open(os.path.join(folder, f"{name}.json"), encoding="utf-8"))
-            for name in ("train", "valid", "test", "classes")}
+    return {
+        name: json.load(
+            open(os.path.join(folder, f"{name}.json"), encoding="utf-8")
+        )
+        for name in ("train", "valid", "test", "classes")
+    }
 
 
-def test_a_preparation_killed_between_its_files_is_never_trusted(data, tmp_path):
+def test_a_preparation_killed_between_its_files_is_never_trusted(
+    data, tmp_path
+):
     prepared = tmp_path / "prepared_a"
     prepare_esc50(data, str(prepared), check_audio=False, **FOLDS_A)
     fresh_b = tmp_path / "fresh_b"
@@ -71,18 +92,40 @@ def test_a_preparation_killed_between_its_files_is_never_trusted(data, tmp_path)
     for k in KILLED_AFTER:  # each starts from a finished preparation with folds A, re-prepared with folds B
         folders[k] = str(tmp_path / f"killed_{k}")
         shutil.copytree(prepared, folders[k])
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-c", CHILD, data, json.dumps(folders), json.dumps(FOLDS_B)],
-                            capture_output=True, text=True, timeout=300, env=env)
+    env = dict(
+        os.environ,
+        PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        OMP_NUM_THREADS="1",
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            data,
+            json.dumps(folders),
+            json.dumps(FOLDS_B),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == [token for k in KILLED_AFTER for token in (str(k), "True")], result.stdout
+    assert result.stdout.split() == [
+        token for k in KILLED_AFTER for token in (str(k), "True")
+    ], result.stdout
 
     for k, folder in folders.items():
         written = KILLED_AFTER[k]
-        assert not os.path.exists(os.path.join(folder, "prepare_opts.json")), written
+        assert not os.path.exists(os.path.join(folder, "prepare_opts.json")), (
+            written
+        )
         # a run with skip_prep must refuse the half-written folder rather than read A's and B's files mixed
         with pytest.raises(DataError, match="interrupted"):
-            prepare_esc50(data, folder, check_audio=False, skip_prep=True, **FOLDS_B)
+            prepare_esc50(
+                data, folder, check_audio=False, skip_prep=True, **FOLDS_B
+            )
         # a run without it prepares again, with either folds, and gets what a fresh preparation writes
         prepare_esc50(data, folder, check_audio=False, **FOLDS_B)
         assert manifests(folder) == manifests(fresh_b), written

@@ -1,4 +1,5 @@
 """Sanity checks by retraining (model and data randomisation) of trained interpreters."""
+
 import json
 import math
 
@@ -11,7 +12,10 @@ from interpretability.data.esc50 import prepare_esc50
 from interpretability.data.synthetic import generate_dataset
 from interpretability.evaluation.comparison import build_explainers
 from interpretability.evaluation.explainers import TrainedExplainer
-from interpretability.evaluation.retraining import retrained_sanity, shuffled_label_manifest
+from interpretability.evaluation.retraining import (
+    retrained_sanity,
+    shuffled_label_manifest,
+)
 from interpretability.evaluation.tables import comparison_markdown
 from interpretability.interpreters.lmac import LMACDecoder
 
@@ -19,42 +23,103 @@ from interpretability.interpreters.lmac import LMACDecoder
 @pytest.fixture(scope="module")
 def manifests(tmp_path_factory):
     root = tmp_path_factory.mktemp("retrain")
-    generate_dataset(root / "data", clips_per_class=5, duration=0.5, n_classes=3, seed=1, show_progress=False)
-    return prepare_esc50(str(root / "data"), str(root / "save"), train_folds=[1, 2, 3], valid_folds=[4],
-                         test_folds=[5])
+    generate_dataset(
+        root / "data",
+        clips_per_class=5,
+        duration=0.5,
+        n_classes=3,
+        seed=1,
+        show_progress=False,
+    )
+    return prepare_esc50(
+        str(root / "data"),
+        str(root / "save"),
+        train_folds=[1, 2, 3],
+        valid_folds=[4],
+        test_folds=[5],
+    )
 
 
 def test_shuffled_labels_are_a_permutation(manifests, tmp_path):
-    out = shuffled_label_manifest(manifests["train"], str(tmp_path / "shuffled.json"), seed=3)
+    out = shuffled_label_manifest(
+        manifests["train"], str(tmp_path / "shuffled.json"), seed=3
+    )
     with open(manifests["train"], encoding="utf-8") as handle:
         original = json.load(handle)
     with open(out, encoding="utf-8") as handle:
         shuffled = json.load(handle)
     assert list(shuffled) == list(original)
-    assert sorted(e["label_id"] for e in shuffled.values()) == sorted(e["label_id"] for e in original.values())
-    assert [e["label_id"] for e in shuffled.values()] != [e["label_id"] for e in original.values()]
-    assert all(shuffled[k]["wav"] == original[k]["wav"] for k in original)  # only the labels move
+    assert sorted(e["label_id"] for e in shuffled.values()) == sorted(
+        e["label_id"] for e in original.values()
+    )
+    assert [e["label_id"] for e in shuffled.values()] != [
+        e["label_id"] for e in original.values()
+    ]
+    assert all(
+        shuffled[k]["wav"] == original[k]["wav"] for k in original
+    )  # only the labels move
 
 
-def test_retrained_sanity_reports_both_randomisations_and_the_control(manifests, tmp_path):
+def test_retrained_sanity_reports_both_randomisations_and_the_control(
+    manifests, tmp_path
+):
     torch.manual_seed(0)
-    classifier = build_classifier("compact_cnn", 3, channels=[4, 8, 8, 8]).eval().requires_grad_(False)
-    channels = {name: 8 if name != "conv_block1" else 4 for name in classifier.interpretable_layers}
-    decoder = LMACDecoder(channels, width=8, min_width=4, head_channels=4).eval()
-    description = {"method": "lmac", "decoder": decoder.config, "training": {"epochs": 1, "batch_size": 4}}
+    classifier = (
+        build_classifier("compact_cnn", 3, channels=[4, 8, 8, 8])
+        .eval()
+        .requires_grad_(False)
+    )
+    channels = {
+        name: 8 if name != "conv_block1" else 4
+        for name in classifier.interpretable_layers
+    }
+    decoder = LMACDecoder(
+        channels, width=8, min_width=4, head_channels=4
+    ).eval()
+    description = {
+        "method": "lmac",
+        "decoder": decoder.config,
+        "training": {"epochs": 1, "batch_size": 4},
+    }
     lmac = TrainedExplainer(decoder, "linear", description)
-    explainers = build_explainers(classifier, {"lmac": lmac}, methods=("saliency",))
+    explainers = build_explainers(
+        classifier, {"lmac": lmac}, methods=("saliency",)
+    )
     del explainers["all_ones"], explainers["random"]
     t = torch.arange(8000) / 16000
-    wavs = torch.stack([torch.sin(2 * torch.pi * f * t) for f in (300.0, 900.0)]) * 0.3
+    wavs = (
+        torch.stack([torch.sin(2 * torch.pi * f * t) for f in (300.0, 900.0)])
+        * 0.3
+    )
     views = [ClipView(wavs, classifier)]
-    result = retrained_sanity(classifier, explainers, {"lmac": ("lmac", description, decoder, "linear")}, views,
-                              manifests, 0.5, str(tmp_path / "sanity"), classifier_epochs=1, seed=0)
+    result = retrained_sanity(
+        classifier,
+        explainers,
+        {"lmac": ("lmac", description, decoder, "linear")},
+        views,
+        manifests,
+        0.5,
+        str(tmp_path / "sanity"),
+        classifier_epochs=1,
+        seed=0,
+    )
     assert set(result) == {"lmac", "saliency"}
-    assert set(result["lmac"]) == {"retrain_control", "model_randomisation", "data_randomisation", "input_energy"}
-    assert set(result["saliency"]) == {"model_randomisation", "data_randomisation", "input_energy"}
+    assert set(result["lmac"]) == {
+        "retrain_control",
+        "model_randomisation",
+        "data_randomisation",
+        "input_energy",
+    }
+    assert set(result["saliency"]) == {
+        "model_randomisation",
+        "data_randomisation",
+        "input_energy",
+    }
     for entry in result.values():
-        assert all(-1 <= value <= 1 and not math.isnan(value) for value in entry.values())
+        assert all(
+            -1 <= value <= 1 and not math.isnan(value)
+            for value in entry.values()
+        )
     assert (tmp_path / "sanity" / "train_shuffled_labels.json").is_file()
     markdown = comparison_markdown({"sanity_retrained": result})
     assert "| lmac |" in markdown and "retraining control" in markdown

@@ -4,8 +4,15 @@ import pytest
 import torch
 
 from interpretability.metrics.ground_truth import si_sdr
-from interpretability.spectral import (MelFrontEnd, STFTConfig, apply_mask, istft, listenable,
-                                       magnitude_phase, stft)
+from interpretability.spectral import (
+    MelFrontEnd,
+    STFTConfig,
+    apply_mask,
+    istft,
+    listenable,
+    magnitude_phase,
+    stft,
+)
 
 
 def test_grid_matches_the_reference_front_end():
@@ -36,8 +43,13 @@ def test_mask_domains():
     half = torch.full_like(mag, 0.5)
     assert torch.allclose(apply_mask(mag, half, "linear"), mag * 0.5)
     # expm1(0.5 * log1p(e - 1)) = expm1(0.5) = sqrt(e) - 1
-    assert torch.allclose(apply_mask(mag, half, "log1p")[0, 0, 2], torch.tensor(math.sqrt(math.e) - 1))
-    assert torch.equal(apply_mask(mag, torch.zeros_like(mag), "log1p"), torch.zeros_like(mag))
+    assert torch.allclose(
+        apply_mask(mag, half, "log1p")[0, 0, 2],
+        torch.tensor(math.sqrt(math.e) - 1),
+    )
+    assert torch.equal(
+        apply_mask(mag, torch.zeros_like(mag), "log1p"), torch.zeros_like(mag)
+    )
     with pytest.raises(ValueError, match="mask domain"):
         apply_mask(mag, half, "mel")
 
@@ -71,6 +83,8 @@ def test_mel_front_end_is_log1p_of_a_nonnegative_filterbank():
 def test_mel_front_end_caches_speechbrains_filterbank_exactly():
     front = MelFrontEnd()
     mag = torch.rand(2, 7, 513) * 5
-    assert torch.allclose(front(mag), torch.log1p(front.filterbank(mag)), atol=1e-6)
+    assert torch.allclose(
+        front(mag), torch.log1p(front.filterbank(mag)), atol=1e-6
+    )
     # the cached matrix is not saved, so checkpoints written before the cache still load
     assert "fbank_matrix" not in front.state_dict()

@@ -4,6 +4,7 @@ A peak normalisation made clips of impulsive classes (clicks, impacts) 10-17 dB 
 background included: level-only features then named the class 29 % of the time (chance 10 %), and the background
 outside the event carried class evidence. Levels are now drawn by loudness, from one distribution for every class.
 """
+
 import math
 
 import numpy as np
@@ -25,33 +26,62 @@ def _db(value):
 def demo_set(tmp_path_factory):
     """The demo's default set: 10 classes x 40 clips x 2 s, seed 0; per clip its level features and class."""
     out = tmp_path_factory.mktemp("levels")
-    synthetic.generate_dataset(out, layout="esc50", clips_per_class=40, duration=2.0, n_classes=10, seed=0,
-                               show_progress=False)
-    rows = [line.split(",") for line in (out / "meta" / "esc50.csv").read_text().splitlines()[1:]]
+    synthetic.generate_dataset(
+        out,
+        layout="esc50",
+        clips_per_class=40,
+        duration=2.0,
+        n_classes=10,
+        seed=0,
+        show_progress=False,
+    )
+    rows = [
+        line.split(",")
+        for line in (out / "meta" / "esc50.csv").read_text().splitlines()[1:]
+    ]
     features, labels = [], []
     for row in rows:
         mixture, _ = sf.read(out / "audio" / row[0])
         clean, _ = sf.read(out / "audio_clean" / row[0])
-        background = mixture - clean  # background noise and distractor: everything outside the target event
-        features.append([_db(np.sqrt(np.mean(mixture ** 2))), _db(np.sqrt(np.mean(background ** 2))),
-                         _db(np.abs(background).max()), _db(np.abs(mixture).max())])
+        background = (
+            mixture - clean
+        )  # background noise and distractor: everything outside the target event
+        features.append(
+            [
+                _db(np.sqrt(np.mean(mixture**2))),
+                _db(np.sqrt(np.mean(background**2))),
+                _db(np.abs(background).max()),
+                _db(np.abs(mixture).max()),
+            ]
+        )
         labels.append(int(row[2]))
     return np.array(features), np.array(labels)
 
 
 def _cross_validated_accuracy(features, labels):
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    return cross_val_score(model, features, labels, cv=StratifiedKFold(5, shuffle=True, random_state=0)).mean()
+    return cross_val_score(
+        model,
+        features,
+        labels,
+        cv=StratifiedKFold(5, shuffle=True, random_state=0),
+    ).mean()
 
 
-def test_level_of_the_clip_and_of_its_background_does_not_name_the_class(demo_set):
+def test_level_of_the_clip_and_of_its_background_does_not_name_the_class(
+    demo_set,
+):
     features, labels = demo_set
     chance = 1 / len(set(labels))
     # clip RMS, background RMS, background peak (dB)
     assert _cross_validated_accuracy(features[:, :3], labels) <= chance + 0.04
-    means = np.array([features[labels == k].mean(axis=0) for k in sorted(set(labels))])
+    means = np.array(
+        [features[labels == k].mean(axis=0) for k in sorted(set(labels))]
+    )
     assert np.ptp(means[:, 0]) < 1.0  # per-class mean clip RMS within 1 dB
-    assert np.ptp(means[:, 1]) < 1.5  # per-class mean background RMS (distractors vary by chance)
+    assert (
+        np.ptp(means[:, 1]) < 1.5
+    )  # per-class mean background RMS (distractors vary by chance)
 
 
 def test_levels_span_the_range_and_nothing_clips(demo_set):
@@ -73,7 +103,12 @@ def test_the_mixture_peak_is_the_events_own_crest_factor(demo_set):
     crest = features[:, 3] - features[:, 0]
     classes = synthetic.CLASSES[:10]
     impulsive = [classes.index("click_train"), classes.index("impact")]
-    tonal = [classes.index(name) for name in ("pure_tone", "rising_chirp", "fm_tone")]
-    assert min(crest[labels == k].mean() for k in impulsive) > max(crest[labels == k].mean() for k in tonal) + 6
+    tonal = [
+        classes.index(name) for name in ("pure_tone", "rising_chirp", "fm_tone")
+    ]
+    assert (
+        min(crest[labels == k].mean() for k in impulsive)
+        > max(crest[labels == k].mean() for k in tonal) + 6
+    )
     with_peak = _cross_validated_accuracy(features[:, [0, 1, 3]], labels)
     assert 0.2 < with_peak < 0.35

@@ -1,4 +1,5 @@
 """What every stage of the AND pipeline shares: JSON helpers, per-item partial records, the stage plumbing."""
+
 import contextlib
 import json
 import logging
@@ -49,12 +50,10 @@ def _mean(values):
     return sum(values) / len(values) if values else float("nan")
 
 
-
 def _diff(a, b):
     if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
         return float("nan")
     return a - b
-
 
 
 class PartialRecords:
@@ -75,12 +74,20 @@ class PartialRecords:
                         record = json.loads(line)
                     except json.JSONDecodeError:
                         continue
-                    if isinstance(record, dict) and all(k in record for k in self.key):
+                    if isinstance(record, dict) and all(
+                        k in record for k in self.key
+                    ):
                         self.records[self.key_of(record)] = record
-                        valid.append(line if line.endswith("\n") else line + "\n")
-            with open(path, "w", encoding="utf-8") as handle:   # drop a truncated tail before appending
+                        valid.append(
+                            line if line.endswith("\n") else line + "\n"
+                        )
+            with open(
+                path, "w", encoding="utf-8"
+            ) as handle:  # drop a truncated tail before appending
                 handle.writelines(valid)
-            logger.info("%s: resuming after %d finished items", path, len(self.records))
+            logger.info(
+                "%s: resuming after %d finished items", path, len(self.records)
+            )
         self._handle = None
 
     def key_of(self, record):
@@ -108,7 +115,6 @@ class PartialRecords:
 def layer_file_name(layer):
     """``neurons_<layer>.json`` for a dotted layer path."""
     return f"neurons_{layer}.json"
-
 
 
 class StageBase:
@@ -143,14 +149,21 @@ class StageBase:
         """``(ids, magnitude [B, T, F])`` over the probing (or held-out) clips at ``indices``."""
         indices, clips = list(indices), self.clip_set(which)
         for start in range(0, len(indices), self.options.batch_size):
-            chunk = indices[start:start + self.options.batch_size]
-            yield [clips.ids[i] for i in chunk], torch.stack([self._magnitude(i, which) for i in chunk])
+            chunk = indices[start : start + self.options.batch_size]
+            yield (
+                [clips.ids[i] for i in chunk],
+                torch.stack([self._magnitude(i, which) for i in chunk]),
+            )
 
     def _logits(self, indices, ablation=None, which="probing"):
         """Logits ``[len(indices), C]`` of probing (or held-out) clips, with the neurons of ``ablation``
         (``{layer: ids}``) zeroed."""
         rows = []
-        context = ablate(self.model, ablation, self.options.neuron_axes) if ablation else contextlib.nullcontext()
+        context = (
+            ablate(self.model, ablation, self.options.neuron_axes)
+            if ablation
+            else contextlib.nullcontext()
+        )
         with torch.no_grad(), context:
             for _, magnitude in self._batches(indices, which):
                 if self.device is not None:
@@ -159,37 +172,67 @@ class StageBase:
         return torch.cat(rows)
 
     def _work(self, per_layer_neurons):
-        return [(layer, n) for layer, neurons in per_layer_neurons.items() for n in neurons]
+        return [
+            (layer, n)
+            for layer, neurons in per_layer_neurons.items()
+            for n in neurons
+        ]
 
     def _summarised_neurons(self, widths):
         """``{layer: neuron ids}`` that Modules B / C and ICL describe."""
         limit = self.options.neurons_per_layer
-        return {layer: list(range(width if limit is None or layer == self.options.output_layer
-                                  else min(width, int(limit))))
-                for layer, width in widths.items()}
+        return {
+            layer: list(
+                range(
+                    width
+                    if limit is None or layer == self.options.output_layer
+                    else min(width, int(limit))
+                )
+            )
+            for layer, width in widths.items()
+        }
 
     @staticmethod
     def _by_layer(records, widths):
         layers = {layer: {} for layer in widths}
-        for (layer, neuron), record in sorted(records.items(), key=lambda kv: (list(widths).index(kv[0][0])
-                                                                               if kv[0][0] in widths else 0,
-                                                                               kv[0][1])):
-            layers.setdefault(layer, {})[str(neuron)] = {k: v for k, v in record.items()
-                                                         if k not in ("layer", "neuron")}
+        for (layer, neuron), record in sorted(
+            records.items(),
+            key=lambda kv: (
+                list(widths).index(kv[0][0]) if kv[0][0] in widths else 0,
+                kv[0][1],
+            ),
+        ):
+            layers.setdefault(layer, {})[str(neuron)] = {
+                k: v for k, v in record.items() if k not in ("layer", "neuron")
+            }
         return layers
 
     @staticmethod
     def _int_keys(layers):
-        return {layer: {int(n): v for n, v in neurons.items()} for layer, neurons in layers.items()}
+        return {
+            layer: {int(n): v for n, v in neurons.items()}
+            for layer, neurons in layers.items()
+        }
 
     def true_classes(self, width):
         """Known class of each output neuron: its class name when it is in the concept set, else None."""
         concepts = {normalize_phrase(c) for c in self.concepts}
-        names = self.output_classes[:width] + [None] * max(0, width - len(self.output_classes))
-        return [name if name is not None and normalize_phrase(name) in concepts else None for name in names]
+        names = self.output_classes[:width] + [None] * max(
+            0, width - len(self.output_classes)
+        )
+        return [
+            name
+            if name is not None and normalize_phrase(name) in concepts
+            else None
+            for name in names
+        ]
 
     def taus(self):
-        taus = self.options.tau if isinstance(self.options.tau, (list, tuple)) else [self.options.tau]
+        taus = (
+            self.options.tau
+            if isinstance(self.options.tau, (list, tuple))
+            else [self.options.tau]
+        )
         return [float(t) for t in taus]
 
     def barrier(self):

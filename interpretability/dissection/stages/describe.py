@@ -1,10 +1,15 @@
 """Stage 2: one description per probing clip (sharded under torchrun, resumable per clip)."""
+
 import os
 
 from tqdm import tqdm
 
 from interpretability.dissection.activations import shard_indices
-from interpretability.dissection.stages.base import PartialRecords, StageBase, _read_json
+from interpretability.dissection.stages.base import (
+    PartialRecords,
+    StageBase,
+    _read_json,
+)
 from interpretability.errors import InputError
 from interpretability.results import atomic_write_json
 
@@ -23,24 +28,43 @@ class DescriptionStage(StageBase):
         if todo:
             captioner = self.backends.captioner
             step = max(1, self.options.describe_batch_size)
-            with tqdm(total=len(todo), desc="descriptions", disable=not self.options.progress) as bar:
+            with tqdm(
+                total=len(todo),
+                desc="descriptions",
+                disable=not self.options.progress,
+            ) as bar:
                 for start in range(0, len(todo), step):
-                    chunk = todo[start:start + step]
-                    texts = captioner.describe_batch([self.probing.wav(i) for i in chunk])
+                    chunk = todo[start : start + step]
+                    texts = captioner.describe_batch(
+                        [self.probing.wav(i) for i in chunk]
+                    )
                     for i, text in zip(chunk, texts):
-                        partial.append({"id": self.probing.ids[i], "description": text})
+                        partial.append(
+                            {"id": self.probing.ids[i], "description": text}
+                        )
                     bar.update(len(chunk))
         partial.close()
         self.barrier()
         if self.rank == 0:
             records = dict(partial.records)
             for r in range(1, self.world_size):
-                records.update(PartialRecords(self._descriptions_partial(r), ("id",)).records)
+                records.update(
+                    PartialRecords(
+                        self._descriptions_partial(r), ("id",)
+                    ).records
+                )
             missing = [i for i in self.probing.ids if (i,) not in records]
             if missing:
                 raise RuntimeError(f"no description for clips {missing[:5]}")
-            atomic_write_json(self.path("descriptions.json"), {
-                "ids": self.probing.ids, "descriptions": [records[(i,)]["description"] for i in self.probing.ids]})
+            atomic_write_json(
+                self.path("descriptions.json"),
+                {
+                    "ids": self.probing.ids,
+                    "descriptions": [
+                        records[(i,)]["description"] for i in self.probing.ids
+                    ],
+                },
+            )
             for r in range(self.world_size):
                 if os.path.exists(self._descriptions_partial(r)):
                     os.remove(self._descriptions_partial(r))
@@ -54,5 +78,7 @@ class DescriptionStage(StageBase):
     def _load_descriptions(self):
         data = _read_json(self.path("descriptions.json"))
         if data["ids"] != self.probing.ids:
-            raise InputError(f"{self.path('descriptions.json')}: describes other clips than the probing set")
+            raise InputError(
+                f"{self.path('descriptions.json')}: describes other clips than the probing set"
+            )
         return data["descriptions"]
