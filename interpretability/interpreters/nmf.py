@@ -359,7 +359,10 @@ class SparseNMF:
             raise ValueError(
                 f"NMF state of another configuration: {state['config']} (this learner: {self.config})"
             )
-        move = lambda t: None if t is None else t.to(self.device)
+
+        def move(tensor):
+            return None if tensor is None else tensor.to(self.device)
+
         self.dictionary, self.initial_dictionary = (
             move(state["dictionary"]),
             move(state["initial_dictionary"]),
