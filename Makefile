@@ -28,7 +28,7 @@ lint: $(STAMP)
 
 # Lint first: a lint error fails `make test` (and so CI) before any test runs.
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto --dist loadscope tests
 
 clean:
 	rm -rf results .pytest_cache

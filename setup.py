@@ -34,6 +34,7 @@ setup(
         # Tests and SpeechBrain's lint gates (`make lint`), at the versions SpeechBrain pins.
         "test": [
             "pytest>=7",
+            "pytest-xdist>=3",  # `make test` runs the tests on every core
             "ruff==0.12.4",
             "yamllint==1.35.1",
             "codespell==2.3.0",

@@ -306,14 +306,33 @@ class RecipeRunner:
         return self.done[key]
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[row_id(r) for r in ROWS])
-def test_recipe(row, recipe_runner):
+def check_row(row, recipe_runner):
+    """Run ``row`` (and the rows it reads) and assert its ``file_exists`` and ``performance_check`` entries."""
     files, checks = parse_checks(row["test_debug_checks"])
     out = recipe_runner.run(row)
     missing = [f for f in files if not glob.glob(os.path.join(out, f))]
     assert not missing, f"{row_id(row)}: expected files not written: {missing}"
     failures = check_performance(out, checks)
     assert not failures, f"{row_id(row)}: performance checks failed: {failures}"
+
+
+def rows_of_dataset(dataset):
+    """A test class of the rows of one CSV: ``make test`` runs pytest-xdist with ``--dist loadscope``, which keeps
+    a class on one worker, so a dataset's rows share that worker's session and every row runs once."""
+    rows = [r for r in ROWS if r["Dataset"] == dataset]
+
+    class Rows:
+        @pytest.mark.parametrize("row", rows, ids=[row_id(r) for r in rows])
+        def test_recipe(self, row, recipe_runner):
+            check_row(row, recipe_runner)
+
+    Rows.__name__ = Rows.__qualname__ = "TestRows" + dataset.replace("-", "")
+    return Rows
+
+
+for _dataset in sorted({r["Dataset"] for r in ROWS}):
+    _rows = rows_of_dataset(_dataset)
+    globals()[_rows.__name__] = _rows
 
 
 def test_rows_are_complete_and_self_contained():
