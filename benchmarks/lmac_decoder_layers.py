@@ -23,6 +23,7 @@ import sys
 import time
 
 import torch
+from experiment_args import add_demo_run_arguments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -122,16 +123,7 @@ def measure(
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data",
-        required=True,
-        help="a dataset in the ESC-50 layout (e.g. the demo's synthetic set)",
-    )
-    parser.add_argument(
-        "--classifier",
-        required=True,
-        help="a classifier folder exported by train_classifier.py",
-    )
+    add_demo_run_arguments(parser)
     parser.add_argument(
         "--layers",
         nargs="+",

@@ -466,12 +466,41 @@ def lmac_layers_table(entries):
     return "\n".join(lines)
 
 
+def lmac_learning_curve_table(report):
+    """The learning curve (``benchmarks/lmac_learning_curve.py``): L-MAC's and GradCAM's AI / AD / AG in every
+    condition against the interpreter's training clips per class, with each point's training time."""
+    conditions = report["conditions"]
+    names = dict(CONDITIONS)
+    header = " | ".join(f"{names.get(c, c)} AI / AD / AG" for c in conditions)
+    lines = [
+        f"| clips per class (training clips) | training time | {header} |",
+        "| --- | --- | " + " | ".join("---" for _ in conditions) + " |",
+    ]
+
+    def cell(scores):
+        return f"{scores['AI']:.1f} / {scores['AD']:.2f} / {scores['AG']:.1f}"
+
+    for entry in sorted(report["points"], key=lambda e: e["train_clips"]):
+        cells = " | ".join(cell(entry["lmac"][c]) for c in conditions)
+        lines.append(
+            f"| L-MAC, {entry['clips_per_class']} ({entry['train_clips']}) | {entry['train_seconds']} s "
+            f"({entry['epochs_run']} epochs) | {cells} |"
+        )
+    cells = " | ".join(cell(report["gradcam"][c]) for c in conditions)
+    lines.append(f"| GradCAM (no training) | - | {cells} |")
+    return "\n".join(lines)
+
+
 # Tables of experiments kept beside the demo's summary: name -> (JSON file from the repository root, renderer)
 EXPERIMENTS = {
     "lmac-layers": (
         "docs/experiments/lmac_decoder_layers.json",
         lmac_layers_table,
-    )
+    ),
+    "lmac-learning-curve": (
+        "docs/experiments/lmac_learning_curve.json",
+        lmac_learning_curve_table,
+    ),
 }
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -105,3 +105,34 @@ def test_readme_claims_hold_for_the_committed_run(summary):
         0.9 <= classifier["acc"] <= 0.97
         and classifier["share_above_0.99"] < 0.5
     )
+
+
+def test_learning_curve_claims_of_the_esc50_readme():
+    """What recipes/ESC50/README.md says of docs/experiments/lmac_learning_curve.json."""
+    with open(
+        os.path.join(ROOT, "docs", "experiments", "lmac_learning_curve.json"),
+        encoding="utf-8",
+    ) as handle:
+        curve = json.load(handle)
+    points = {e["clips_per_class"]: e["lmac"] for e in curve["points"]}
+    assert set(points) == {"5", "10", "20", "all"}
+    gradcam = curve["gradcam"]
+    inside = gradcam["in_domain"]
+    for point in ("20", "all"):  # ahead on AI and AG, not on AD
+        lmac = points[point]["in_domain"]
+        assert lmac["AI"] > inside["AI"] and lmac["AG"] > inside["AG"]
+    assert all(p["in_domain"]["AD"] > inside["AD"] for p in points.values())
+    ten = points["10"]["in_domain"]
+    assert ten["AI"] > inside["AI"] and ten["AG"] < inside["AG"]
+    five = points["5"]["in_domain"]
+    assert (
+        five["AI"] < inside["AI"]
+        and five["AG"] < inside["AG"]
+        and five["AD"] > inside["AD"]
+    )
+    for condition in ("other_class_mixture", "white_noise"):
+        ratios = [
+            p[condition]["AD"] / gradcam[condition]["AD"]
+            for p in points.values()
+        ]
+        assert 1.8 <= min(ratios) and max(ratios) <= 2.4, ratios
