@@ -205,10 +205,14 @@ def earlier_outputs(output_folder, save_folder, train_log=None):
 
 def check_checkpoints(save_folder):
     """CheckpointError naming the first truncated checkpoint file in ``save_folder/CKPT+*/``: empty, or a torch zip
-    file whose end (the zip directory) is missing. Other files (SpeechBrain's text counters) are not read."""
+    file whose end (the zip directory) is missing. Other files (SpeechBrain's text counters) are not read. A folder
+    without ``CKPT.yaml`` is skipped: a kill while saving left it, it is never recovered and the Brain removes it
+    (:func:`interpretability.brains.resume.remove_incomplete_checkpoints`)."""
     for path in sorted(
         glob.glob(os.path.join(save_folder, "CKPT+*", "*.ckpt"))
     ):
+        if not os.path.isfile(os.path.join(os.path.dirname(path), "CKPT.yaml")):
+            continue
         try:
             with open(path, "rb") as handle:
                 head = handle.read(4)

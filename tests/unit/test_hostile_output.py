@@ -184,6 +184,7 @@ def test_truncated_checkpoint_in_the_save_folder(tmp_path):
     (ckpt / "counter.ckpt").write_text(
         "3"
     )  # SpeechBrain's epoch counter: text, not read
+    (ckpt / "CKPT.yaml").write_text("end-of-epoch: true\n")
     check_checkpoints(str(tmp_path / "save"))
     data = (ckpt / "model.ckpt").read_bytes()
     (ckpt / "model.ckpt").write_bytes(data[: len(data) // 2])
@@ -289,3 +290,15 @@ def test_recipe_in_an_unwritable_folder(finished_run, tmp_path):
     line = one_line_error(result, str(folder))
     assert "cannot be created or written" in line or "not writable" in line
     assert (tree(folder) if folder.is_dir() else {}) == before
+
+
+def test_half_written_checkpoint_is_left_to_the_brain(tmp_path):
+    """A kill while saving leaves a folder without CKPT.yaml (written last): never recovered, removed when the Brain
+    starts, so the start-up check does not stop the resumed run on its truncated files."""
+    ckpt = tmp_path / "save" / "CKPT+2026-01-01+00-00-00+01"
+    ckpt.mkdir(parents=True)
+    (ckpt / "random_state.ckpt").write_bytes(b"PK\x03\x04 cut")
+    check_checkpoints(str(tmp_path / "save"))
+    (ckpt / "CKPT.yaml").write_text("end-of-epoch: true\n")
+    with pytest.raises(CheckpointError, match="random_state.ckpt: truncated"):
+        check_checkpoints(str(tmp_path / "save"))
