@@ -82,11 +82,15 @@ def test_readme_claims_hold_for_the_committed_run(summary):
             > 1.5 * comparison[condition]["gradcam"]["AD"]
         )
     # sanity: the cascade barely moves L-MAC; retrained on a randomised classifier its masks move below the
-    # retraining control; on a shuffled-label classifier they stay about as close as the control
+    # retraining control; on a shuffled-label classifier they stay closer, below the control
     sanity = comparison["sanity_retrained"]["lmac"]
     assert comparison["sanity"]["lmac"]["rank_corr_all"] > 0.8
     assert sanity["model_randomisation"] < sanity["retrain_control"] - 0.1
-    assert sanity["data_randomisation"] > sanity["retrain_control"] - 0.05
+    assert (
+        sanity["model_randomisation"]
+        < sanity["data_randomisation"]
+        < sanity["retrain_control"]
+    )
     # L2I's components are more decisive than random ones removing as much energy or area, matched closely
     l2i = summary["l2i"]
     assert (
