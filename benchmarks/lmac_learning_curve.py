@@ -250,7 +250,7 @@ def main(argv=None):
     if args.compare is not None:
         runs = dict(item.split("=", 1) for item in args.compare)
         report["runs"] = {
-            name: os.path.abspath(folder) for name, folder in runs.items()
+            name: os.path.relpath(folder, ROOT) for name, folder in runs.items()
         }
         report["comparison"] = compare_runs(
             args.data, args.classifier, runs, args.clip_seconds, args.conditions
