@@ -76,6 +76,33 @@ class SpectrogramClassifier(nn.Module):
         embedding, _ = self.encoder(self.front_end(magnitude))
         return self.head(embedding)
 
+    def resume_point(self, layers):
+        """Where a forward in which the modules ``layers`` (dotted names) are altered by hooks can start from the
+        intact forward's activations: the block before the earliest of them (``encoder.<block>``), or ``encoder``
+        (its embedding) when only ``head`` is among them. None when one of them is not a block of a block encoder
+        or the head, or the earliest is the first block: then only a whole forward is exact."""
+        blocks = list(getattr(self.encoder, "block_names", ()))
+        steps = [f"encoder.{name}" for name in blocks] + ["head"]
+        if (
+            not blocks
+            or not layers
+            or any(name not in steps for name in layers)
+        ):
+            return None
+        first = min(steps.index(layer) for layer in layers)
+        if steps[first] == "head":
+            return "encoder"
+        return steps[first - 1] if first > 0 else None
+
+    def forward_after(self, point, output):
+        """Logits ``[B, C]`` from ``output``, the output of the module ``point`` of :meth:`resume_point` (the
+        encoder's: its embedding ``[B, emb_dim]``)."""
+        if point == "encoder":
+            return self.head(output)
+        return self.head(
+            self.encoder.forward_after(point.split(".", 1)[1], output)
+        )
+
     def probabilities(self, logits):
         """Softmax over classes, or per-class sigmoid for a multi-label model."""
         return (

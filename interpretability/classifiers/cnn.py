@@ -118,13 +118,24 @@ class _BlockEncoder(nn.Module):
         x = features.unsqueeze(1)  # [B, 1, T, M]
         x = self.norm0(x.transpose(1, 3)).transpose(1, 3)
         hidden = {}
-        for name in self.block_names:
+        return self._blocks(x, self.block_names, hidden), hidden
+
+    def forward_after(self, block, output):
+        """The embedding ``[B, emb_dim]`` from ``output``, the output of ``block`` (as ``forward`` puts it in
+        ``hidden``): the blocks after it run as modules, so hooks on them fire."""
+        x = F.dropout(output, p=self.dropout, training=self.training)
+        return self._blocks(
+            x, self.block_names[self.block_names.index(block) + 1 :]
+        )
+
+    def _blocks(self, x, names, hidden=None):
+        for name in names:
             x = getattr(self, name)(x)
-            hidden[name] = x
+            if hidden is not None:
+                hidden[name] = x
             x = F.dropout(x, p=self.dropout, training=self.training)
         x = x.mean(dim=3)
-        embedding = x.max(dim=2).values + x.mean(dim=2)
-        return embedding, hidden
+        return x.max(dim=2).values + x.mean(dim=2)
 
 
 class CNN14Encoder(_BlockEncoder):

@@ -155,6 +155,15 @@ def random_control(selected, widths, seed=0, exclude_selected=False):
     return control
 
 
+def resume_point(model, ablation):
+    """The module whose intact output an ablated forward of ``model`` can start from (the model's
+    ``resume_point`` of the ablated layers), or None: no ablation, or a model that cannot resume."""
+    layers = [layer for layer, ids in (ablation or {}).items() if len(ids)]
+    if not layers or not hasattr(model, "resume_point"):
+        return None
+    return model.resume_point(layers)
+
+
 @contextmanager
 def ablate(model, neurons, neuron_axes=None):
     """Zero the listed neurons (``{layer: [neuron ids]}``) of named layers while the context is open.

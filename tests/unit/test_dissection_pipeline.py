@@ -177,8 +177,9 @@ def test_a_run_killed_after_a_stage_resumes_without_redoing_finished_stages(
 
     captioner, summarizer = CountingCaptioner(), FailingSummarizer()
     model = tiny_model()
-    forwards = []
+    forwards, heads = [], []
     model.encoder.register_forward_hook(lambda *args: forwards.append(1))
+    model.head.register_forward_hook(lambda *args: heads.append(1))
     metrics = Dissection(
         model, probing, folder, options(), backends(captioner, summarizer)
     ).run()
@@ -186,16 +187,16 @@ def test_a_run_killed_after_a_stage_resumes_without_redoing_finished_stages(
     assert (
         captioner.calls == 0 and summarizer.calls == 0
     )  # no clip described, no neuron summarised again
-    # the only forward passes left are the pruning runs: intact once, then per strategy and target 1 + random_repeats
+    # the only forward passes left are the pruning runs: the intact model once, and once more to keep the
+    # activations before the pruned layers; then per strategy and target 1 + random_repeats runs that resume from
+    # those activations (they reach the head without a whole forward)
     n_pruned_targets = sum(
         s["n_targets"] for s in metrics["pruning_by_strategy"].values()
     )
     batches = math.ceil(len(probing) / 16)
-    assert (
-        len(forwards) == batches * (1 + 3 * n_pruned_targets)
-        if n_pruned_targets
-        else len(forwards) == 0
-    )
+    assert n_pruned_targets > 0
+    assert len(forwards) == 2 * batches
+    assert len(heads) == batches * (2 + 3 * n_pruned_targets)
     for name in (
         "open_concepts.json",
         "pruning.json",

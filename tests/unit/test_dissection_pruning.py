@@ -289,3 +289,67 @@ def test_description_clusters_and_plot(tmp_path):
         str(tmp_path / "share.png"),
     )
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ablated_forward_resumed_after_a_block_equals_the_whole_forward():
+    from interpretability.classifiers.base import build_classifier
+    from interpretability.dissection.pruning import resume_point
+
+    torch.manual_seed(0)
+    model = build_classifier(
+        "compact_cnn", n_classes=3, channels=[4, 8, 8, 16]
+    ).eval()
+    blocks = [f"encoder.{b}" for b in model.encoder.block_names]
+    assert resume_point(model, {blocks[2]: [1], "head": [0]}) == blocks[1]
+    assert resume_point(model, {"head": [2]}) == "encoder"
+    assert (
+        resume_point(model, {blocks[0]: [1]}) is None
+    )  # nothing before it to start from
+    assert (
+        resume_point(model, {f"{blocks[2]}.conv1": [1]}) is None
+    )  # not a step of the forward
+    assert resume_point(model, {blocks[2]: []}) is None  # nothing ablated
+    assert resume_point(nn.Linear(3, 2), {"weight": [0]}) is None
+
+    magnitude = torch.rand(5, 40, 513)
+    for ablation in ({blocks[2]: [1, 3], "head": [0]}, {"head": [1]}):
+        point = resume_point(model, ablation)
+        captured = []
+        handle = model.get_submodule(point).register_forward_hook(
+            lambda _m, _i, out: captured.append(
+                out[0] if isinstance(out, tuple) else out
+            )
+        )
+        with torch.no_grad():
+            model(magnitude)
+        handle.remove()
+        with torch.no_grad(), ablate(model, ablation):
+            whole = model(magnitude)
+            resumed = model.forward_after(point, captured[0])
+        assert torch.allclose(resumed, whole, atol=1e-6)
+        assert not torch.allclose(
+            whole, model(magnitude).detach()
+        )  # the ablation changes the logits
+
+
+def test_dissection_logits_of_an_ablation_are_those_of_the_whole_forward(
+    tmp_path,
+):
+    from test_dissection_pipeline import backends, clips, options, tiny_model
+
+    from interpretability.dissection.pipeline import Dissection
+
+    model, probing = tiny_model(), clips()
+    d = Dissection(model, probing, str(tmp_path), options(), backends())
+    last = f"encoder.{model.encoder.block_names[-1]}"
+    ablation = {last: [0, 2], "head": [1]}
+    magnitude = torch.stack([d._magnitude(i) for i in range(len(probing))])
+    with torch.no_grad(), ablate(model, ablation):
+        whole = model(magnitude)
+    resumed = d._logits(range(len(probing)), ablation)
+    assert (
+        "encoder." + model.encoder.block_names[-2],
+        "probing",
+    ) in d._resume_cache
+    assert torch.allclose(resumed, whole, atol=1e-6)
+    assert torch.allclose(d._logits([3, 1], ablation), whole[[3, 1]], atol=1e-6)

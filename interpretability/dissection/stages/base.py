@@ -8,7 +8,11 @@ import os
 
 import torch
 
-from interpretability.dissection.pruning import ablate
+from interpretability.dissection.activations import (
+    _first_tensor,
+    resolve_layers,
+)
+from interpretability.dissection.pruning import ablate, resume_point
 from interpretability.dissection.summarizers import normalize_phrase
 from interpretability.spectral import magnitude_phase
 
@@ -157,7 +161,28 @@ class StageBase:
 
     def _logits(self, indices, ablation=None, which="probing"):
         """Logits ``[len(indices), C]`` of probing (or held-out) clips, with the neurons of ``ablation``
-        (``{layer: ids}``) zeroed."""
+        (``{layer: ids}``) zeroed. A model that can resume its forward after a layer (``resume_point``) starts from
+        the intact activations before the earliest ablated layer, computed once per clip set: every pruning run
+        and random control then costs only the layers from there on."""
+        point = resume_point(self.model, ablation)
+        if point is not None:
+            before = self._intact_activations(point, which)
+            if before is not None:
+                rows = []
+                with torch.no_grad(), ablate(
+                    self.model, ablation, self.options.neuron_axes
+                ):
+                    indices = list(indices)
+                    for start in range(
+                        0, len(indices), self.options.batch_size
+                    ):
+                        chunk = indices[start : start + self.options.batch_size]
+                        rows.append(
+                            self.model.forward_after(point, before[chunk])
+                            .float()
+                            .cpu()
+                        )
+                return torch.cat(rows)
         rows = []
         context = (
             ablate(self.model, ablation, self.options.neuron_axes)
@@ -170,6 +195,33 @@ class StageBase:
                     magnitude = magnitude.to(self.device)
                 rows.append(self.model(magnitude).float().cpu())
         return torch.cat(rows)
+
+    def _intact_activations(self, point, which="probing"):
+        """The output of the module ``point`` on the intact forward of every clip of a set, ``[N, ...]`` on the
+        model's device, kept for the stage (None when it would take more than ``cache_bytes``)."""
+        cache = self.__dict__.setdefault("_resume_cache", {})
+        if (point, which) not in cache:
+            clips, outputs = self.clip_set(which), []
+            module = resolve_layers(self.model, [point])[point]
+
+            def keep(_module, _inputs, output):
+                outputs.append(_first_tensor(output).detach())
+
+            handle = module.register_forward_hook(keep)
+            try:
+                with torch.no_grad():
+                    for _, magnitude in self._batches(range(len(clips)), which):
+                        if self.device is not None:
+                            magnitude = magnitude.to(self.device)
+                        self.model(magnitude)
+            finally:
+                handle.remove()
+            stacked = torch.cat(outputs)
+            too_big = (
+                stacked.numel() * stacked.element_size() > self.cache_bytes
+            )
+            cache[(point, which)] = None if too_big else stacked
+        return cache[(point, which)]
 
     def _work(self, per_layer_neurons):
         return [
