@@ -19,6 +19,7 @@ from interpretability.brains.classifier import batch_tensor, stop_on_plateau
 from interpretability.brains.distributed import CPUDistributedMixin
 from interpretability.brains.resume import ResumableMixin
 from interpretability.classifiers.base import count_parameters
+from interpretability.interpreters.lmac import masked_logits as masked_pair
 from interpretability.metrics.faithfulness import (
     faithfulness_metrics,
     faithfulness_metrics_from_scores,
@@ -28,7 +29,7 @@ from interpretability.metrics.stats import MetricCollector
 from interpretability.metrics.structure import structure_metrics
 from interpretability.report.figures import save_explanation_figure
 from interpretability.results import write_stage_metrics
-from interpretability.spectral import apply_mask, listenable, magnitude_phase
+from interpretability.spectral import listenable, magnitude_phase
 from speechbrain.utils.distributed import if_main_process
 
 logger = logging.getLogger(__name__)
@@ -102,22 +103,26 @@ class ClipView:
         return [f"{clip}__{name}" for clip, name in zip(ids, names)]
 
 
-def explanation_metrics(classifier, view, mask, domain="linear"):
+def explanation_metrics(
+    classifier, view, mask, domain="linear", masked_logits=None
+):
     """Every per-row metric of ``mask`` ``[R, T, F]`` for the explained class of each row of ``view``.
 
     Multi-label rows are scored on the class's sigmoid score (Fid-In: the masked-in score stays >= 0.5).
     Returns ``{name: Tensor[R]}``: AI, AD, AG, FF, FidIn, SPS, COMP, MM and, with a clean target, SISDR,
     SISDR_input, SISDR_gain, and precision, recall, IoU against the oracle mask (area-matched; the same at a 0.5
-    threshold as ``*_at_0.5``).
+    threshold as ``*_at_0.5``). ``masked_logits``: the classifier's ``(in, out)`` logits on the masked-in and
+    masked-out input when already computed (:func:`~interpretability.interpreters.lmac.masked_logits`).
     """
     mask = mask.detach()
-    with torch.no_grad():
-        p_in = classifier.probabilities(
-            classifier(apply_mask(view.magnitude, mask, domain))
-        )
-        p_out = classifier.probabilities(
-            classifier(apply_mask(view.magnitude, 1 - mask, domain))
-        )
+    if masked_logits is None:
+        with torch.no_grad():
+            masked_logits = masked_pair(
+                classifier, view.magnitude, mask, domain
+            )
+    p_in, p_out = (
+        classifier.probabilities(logits.detach()) for logits in masked_logits
+    )
     if view.multilabel:
         rows = torch.arange(len(view.decision), device=mask.device)
         metrics = faithfulness_metrics_from_scores(
@@ -210,11 +215,11 @@ class InterpreterBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
             clean_source(batch, self.classifier),
         )
 
-    def collect(self, batch, view, mask, extra=None):
+    def collect(self, batch, view, mask, extra=None, masked_logits=None):
         """On valid / test: add the batch's metrics (and a method's own per-row ``extra`` ``{name: [R]}``),
-        and export the first clips on test."""
+        and export the first clips on test. ``masked_logits``: see :func:`explanation_metrics`."""
         metrics = explanation_metrics(
-            self.classifier, view, mask, self.mask_domain
+            self.classifier, view, mask, self.mask_domain, masked_logits
         )
         metrics.update(extra or {})
         ids = view.row_ids(batch.id, getattr(self.hparams, "classes", None))

@@ -11,7 +11,7 @@ from interpretability.brains.interpreter import (
     clean_source,
 )
 from interpretability.errors import InputError
-from interpretability.interpreters.lmac import lmac_objective
+from interpretability.interpreters.lmac import lmac_objective, masked_logits
 
 MISSING_CLEAN_BY_CLASS = (
     "L-MAC FT guidance (guidance_weight > 0) of a multi-label classifier needs each class's clean source apart "
@@ -121,6 +121,14 @@ class LMACBrain(InterpreterBrain):
                     self.hparams, "guidance_oracle_threshold", 0.35
                 ),
             }
+        logits = None
+        if (
+            stage != sb.Stage.TRAIN
+        ):  # one pair of forward passes for the loss and the metrics
+            with torch.no_grad():
+                logits = masked_logits(
+                    self.classifier, view.magnitude, mask, self.mask_domain
+                )
         loss, terms = lmac_objective(
             self.classifier,
             view.magnitude,
@@ -132,12 +140,13 @@ class LMACBrain(InterpreterBrain):
             l_tv=getattr(self.hparams, "l_tv", 0.0),
             domain=self.mask_domain,
             guidance=guidance,
+            logits=logits,
         )
         if stage == sb.Stage.TRAIN:
             self.guided_rows += float(terms["guided"]) * len(view.decision)
             self.trained_rows += len(view.decision)
         else:
-            self.collect(batch, view, mask)
+            self.collect(batch, view, mask, masked_logits=logits)
         return loss
 
     def on_stage_end(self, stage, stage_loss, epoch=None):

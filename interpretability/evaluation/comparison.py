@@ -576,7 +576,8 @@ def run_comparison(hparams, manifests, run_opts=None):
     ``mel_domain_baselines``, the gradient settings (``smoothgrad_samples``, ``smoothgrad_stdev``, ``ig_steps``,
     ``shap_samples``, ``shap_stdev``, ``internal_batch_size``, ``gradcam_layer``), ``conditions``,
     ``speech_folder``, ``mask_domain`` (null: the L-MAC interpreter's), ``clip_seconds``, ``batch_size``,
-    ``max_clips``, ``sanity_clips``, ``sanity_steps``, ``seed``, ``output_folder``.
+    ``max_clips``, ``sanity_clips``, ``sanity_steps``, ``seed``, ``output_folder``. ``run_opts["precision"]``
+    (``--precision``) is the training precision of the sanity check's retrainings; every score is computed in fp32.
 
     Returns ``{condition: {method: {metric: value}}, "sanity": {method: {...}}}`` (None on the other processes
     under torchrun).
@@ -768,6 +769,7 @@ def run_comparison(hparams, manifests, run_opts=None):
                 max_clips=hparams.get("sanity_retrain_clips"),
                 seed=seed,
                 device=device,
+                precision=(run_opts or {}).get("precision") or "fp32",
             )
 
     folder = hparams["output_folder"]

@@ -88,8 +88,10 @@ def shuffled_label_manifest(json_path, out_path, seed=0):
     return out_path
 
 
-def _brain_options(device):
-    return {"device": device, "noprogressbar": True}
+def _brain_options(device, precision="fp32"):
+    """Run options of the sanity check's trainings: ``precision`` is SpeechBrain's training precision (fp32,
+    bf16, fp16); evaluation stays fp32."""
+    return {"device": device, "noprogressbar": True, "precision": precision}
 
 
 def train_shuffled_classifier(
@@ -101,6 +103,7 @@ def train_shuffled_classifier(
     seed=0,
     device="cpu",
     training=None,
+    precision="fp32",
 ):
     """A classifier of ``classifier``'s architecture trained for ``epochs`` on the training split with shuffled
     labels (data randomisation). Returns it in eval mode."""
@@ -134,7 +137,7 @@ def train_shuffled_classifier(
     brain = ClassifierBrain(
         modules={"classifier": model},
         hparams=hparams,
-        run_opts=_brain_options(device),
+        run_opts=_brain_options(device, precision),
         opt_class=functools.partial(torch.optim.Adam, lr=settings["lr"]),
     )
     brain.distributed_launch = (
@@ -189,6 +192,7 @@ def train_interpreter(
     device="cpu",
     epochs=None,
     mask_domain="linear",
+    precision="fp32",
 ):
     """Train a fresh interpreter of ``interpreter``'s configuration on ``classifier`` (frozen) over ``dataset``
     with the training settings its export recorded (``description["training"]``; ``epochs`` overrides theirs).
@@ -215,7 +219,7 @@ def train_interpreter(
         classifier,
         modules={name: fresh},
         hparams=hparams,
-        run_opts=_brain_options(device),
+        run_opts=_brain_options(device, precision),
         opt_class=functools.partial(torch.optim.Adam, lr=settings["lr"]),
     )
     brain.distributed_launch = (
@@ -267,6 +271,7 @@ def retrained_sanity(
     max_clips=None,
     seed=0,
     device="cpu",
+    precision="fp32",
 ):
     """Model and data randomisation with retraining, and the retraining control.
 
@@ -282,6 +287,7 @@ def retrained_sanity(
     epochs : interpreter training epochs (None: each interpreter's own, from its export).
     classifier_epochs : epochs of the shuffled-label classifier.
     max_clips : train the new models on a seeded subset of this many training clips (None: all).
+    precision : training precision of the new models (SpeechBrain's ``--precision``; evaluation stays fp32).
 
     Returns
     -------
@@ -315,6 +321,7 @@ def retrained_sanity(
             classifier_epochs=classifier_epochs,
             epochs=epochs,
             seed=seed,
+            **({"precision": precision} if precision != "fp32" else {}),
             trained={
                 name: [entry[0], _fingerprint(entry[2]), entry[3]]
                 for name, entry in trained.items()
@@ -335,6 +342,7 @@ def retrained_sanity(
             classifier_epochs,
             seed,
             device,
+            precision=precision,
         )
         cache.save("shuffled_classifier", shuffled)
     shuffled = shuffled.eval().requires_grad_(False)
@@ -371,6 +379,7 @@ def retrained_sanity(
                         device,
                         epochs,
                         domain,
+                        precision,
                     )
                     cache.save(f"{name}_{key}", new)
                 entry[key] = _correlation(

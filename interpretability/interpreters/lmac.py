@@ -261,10 +261,19 @@ def total_variation(mask):
     return along_time + along_freq
 
 
-def _decision_loss(classifier, magnitude, target):
-    """Per-clip loss of the classifier's decision ``target [B]`` on ``magnitude``: CE, or BCE (target 1) on
-    that class's logit for a multi-label classifier. ``[B]``."""
-    logits = classifier(magnitude)
+def masked_logits(classifier, magnitude, mask, domain="linear"):
+    """The classifier's logits ``[B, C]`` on the masked-in and on the masked-out input, ``(in, out)``."""
+    return (
+        classifier(apply_mask(magnitude, mask, domain)),
+        classifier(apply_mask(magnitude, 1 - mask, domain)),
+    )
+
+
+def _decision_loss(classifier, magnitude, target, logits=None):
+    """Per-clip loss of the classifier's decision ``target [B]`` on ``magnitude`` (or on its ``logits`` when
+    already computed): CE, or BCE (target 1) on that class's logit for a multi-label classifier. ``[B]``."""
+    if logits is None:
+        logits = classifier(magnitude)
     if getattr(classifier, "multilabel", False):
         chosen = logits.gather(1, target.unsqueeze(1)).squeeze(1)
         return F.binary_cross_entropy_with_logits(
@@ -290,6 +299,7 @@ def lmac_objective(
     l_tv=0.0,
     domain="linear",
     guidance=None,
+    logits=None,
 ):
     """The L-MAC training loss, per clip, averaged over the batch.
 
@@ -312,6 +322,8 @@ def lmac_objective(
     magnitude : torch.Tensor, ``[B, T, F]`` linear magnitude ``|X|``.
     mask : torch.Tensor, ``[B, T, F]`` in [0, 1].
     target : torch.Tensor, long ``[B]``.
+    logits : the classifier's ``(in, out)`` logits of :func:`masked_logits` when already computed (evaluation,
+        where the metrics need the same two forward passes); None: computed here.
 
     Returns
     -------
@@ -343,9 +355,15 @@ def lmac_objective(
         )
     target = target.long()
     masked_in = apply_mask(magnitude, mask, domain)
-    loss_in = _decision_loss(classifier, masked_in, target)
+    logits_in, logits_out = logits if logits is not None else (None, None)
+    loss_in = _decision_loss(classifier, masked_in, target, logits_in)
     loss_out = _decision_loss(
-        classifier, apply_mask(magnitude, 1 - mask, domain), target
+        classifier,
+        None
+        if logits_out is not None
+        else apply_mask(magnitude, 1 - mask, domain),
+        target,
+        logits_out,
     )
     mask_mean = mask.flatten(1).mean(dim=1)
     tv = total_variation(mask)

@@ -153,6 +153,48 @@ def test_objective_terms_by_hand():
     assert loss.item() == pytest.approx(4.775276281573648, abs=1e-5)
 
 
+def test_objective_and_metrics_take_the_masked_forward_passes_once():
+    """Evaluation computes the classifier on the masked-in / masked-out input once for the loss and the metrics:
+    the same loss, terms and metrics as computing them apart, and the classifier called twice, not four times."""
+    from interpretability.brains.interpreter import (
+        ClipView,
+        explanation_metrics,
+    )
+    from interpretability.interpreters.lmac import masked_logits
+
+    torch.manual_seed(0)
+    classifier = build_classifier(
+        "compact_cnn", n_classes=3, channels=[4, 8]
+    ).eval()
+    view = ClipView(torch.randn(2, 4000), classifier)
+    mask = torch.rand_like(view.magnitude)
+    calls = []
+    classifier.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        loss, terms = lmac_objective(
+            classifier, view.magnitude, mask, view.decision
+        )
+        metrics = explanation_metrics(classifier, view, mask)
+        assert len(calls) == 4
+        logits = masked_logits(classifier, view.magnitude, mask)
+        shared_loss, shared_terms = lmac_objective(
+            classifier, view.magnitude, mask, view.decision, logits=logits
+        )
+        shared = explanation_metrics(
+            classifier, view, mask, masked_logits=logits
+        )
+    assert len(calls) == 6
+    assert shared_loss.item() == pytest.approx(loss.item(), abs=1e-6)
+    assert all(
+        shared_terms[k].item() == pytest.approx(terms[k].item(), abs=1e-6)
+        for k in terms
+    )
+    assert set(shared) == set(metrics)
+    assert all(
+        torch.allclose(shared[k], metrics[k], equal_nan=True) for k in metrics
+    )
+
+
 def test_objective_defaults_and_log1p_domain():
     magnitude = torch.ones(1, 2, 2)
     mask = torch.tensor([[[1.0, 1.0], [0.5, 0.0]]])
