@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[offline,test]"
+	$(PY) -m pip install --quiet --no-compile -e ".[offline,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
