@@ -211,15 +211,17 @@ def main():
     )
     classifier_dir = os.path.join(classifier_out, "classifier")
 
-    # Two independent chains after the classifier: L-MAC -> L-MAC FT, and NMF -> L2I -> AND.
+    # Two independent chains after the classifier: L-MAC -> L-MAC FT, and NMF -> L2I -> AND -> the classifier
+    # trained on shuffled labels (the sanity check's data randomisation), which the comparison then takes.
     lmac_out, lmac_ft_out = (
         os.path.join(out, "lmac"),
         os.path.join(out, "lmac_ft"),
     )
-    nmf_out, l2i_out, and_out = (
+    nmf_out, l2i_out, and_out, shuffled_out = (
         os.path.join(out, "nmf"),
         os.path.join(out, "l2i"),
         os.path.join(out, "and"),
+        os.path.join(out, "classifier_shuffled"),
     )
     started = time.time()
     results = stages.run_chains(
@@ -286,6 +288,19 @@ def main():
                         f"--pretrained_classifier={classifier_dir}",
                     ],
                 ),
+                (
+                    "shuffled-label classifier",
+                    "train_classifier.py",
+                    "classifier_cnn6.yaml",
+                    os.path.join(shuffled_out, "test_metrics.json"),
+                    common
+                    + trained
+                    + [
+                        f"--output_folder={shuffled_out}",
+                        "--shuffle_labels=True",
+                        f"--number_of_epochs={args.sanity_classifier_epochs}",
+                    ],
+                ),
             ],
         ]
     )
@@ -293,8 +308,16 @@ def main():
         stages.record(
             "interpreters", time.time() - started
         )  # wall time of the two chains side by side
-    lmac, lmac_ft, nmf, l2i, dissection = (
-        results[k] for k in ("L-MAC", "L-MAC FT", "NMF", "L2I", "AND")
+    lmac, lmac_ft, nmf, l2i, dissection, shuffled = (
+        results[k]
+        for k in (
+            "L-MAC",
+            "L-MAC FT",
+            "NMF",
+            "L2I",
+            "AND",
+            "shuffled-label classifier",
+        )
     )
 
     # Every method on the same test clips, in-domain and out-of-domain, and the sanity checks (settings lighter
@@ -322,7 +345,7 @@ def main():
             "--sanity_retrain=True",
             f"--sanity_retrain_epochs={args.sanity_retrain_epochs}",
             f"--sanity_retrain_clips={args.sanity_retrain_clips}",
-            f"--sanity_classifier_epochs={args.sanity_classifier_epochs}",
+            f"--data_randomisation_classifier={os.path.join(shuffled_out, 'classifier')}",
         ],
     )
 
@@ -364,6 +387,7 @@ def main():
         },
         "seconds": dict(stages.seconds),
         "classifier": classifier,
+        "classifier_shuffled_labels": shuffled,
         "lmac": lmac,
         "lmac_ft": lmac_ft,
         "nmf": nmf,
@@ -473,14 +497,10 @@ def print_summary(summary, out, report, written):
         f"  explain a file: {summary['explained']['file']} -> {summary['explained']['label']} "
         f"(p={summary['explained']['probability']:.2f}), {written[1]}"
     )
-    chained = (
-        "L-MAC",
-        "L-MAC FT",
-        "NMF",
-        "L2I",
-        "AND",
-    )  # run side by side: their wall time is "interpreters"
-    total = sum(value for name, value in seconds.items() if name not in chained)
+    from interpretability.report.demo_tables import CHAINED
+
+    # the chained stages ran side by side: their wall time is "interpreters"
+    total = sum(value for name, value in seconds.items() if name not in CHAINED)
     print(
         "  time (s):     "
         + ", ".join(f"{name} {value:.0f}" for name, value in seconds.items())

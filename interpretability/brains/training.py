@@ -22,7 +22,9 @@ def train_classifier(hparams, run_opts, manifests):
         Loaded recipe hparams (``classifier``: a callable taking ``n_classes``, or a built model; ``n_classes``
         (null: from the data), ``opt_class``, ``checkpointer``, ``epoch_counter``, ``clip_seconds``,
         ``multilabel``, loader options, ``pretrained_classifier`` optional: see
-        :func:`~interpretability.classifiers.pretrained.classifier_for_data`).
+        :func:`~interpretability.classifiers.pretrained.classifier_for_data`; ``shuffle_labels``: train on the
+        training and validation clips with their labels permuted (seeded by ``seed``): the data-randomisation
+        model of the sanity check, ``evaluate.py --data_randomisation_classifier``; its test accuracy is chance).
     run_opts : dict
     manifests : dict
         ``{"train", "valid", "test": json path, "classes": [names]}`` from data preparation.
@@ -32,8 +34,21 @@ def train_classifier(hparams, run_opts, manifests):
     (ClassifierBrain, test stats dict)
     """
     from interpretability.classifiers.pretrained import classifier_for_data
+    from interpretability.data.manifest import shuffled_label_manifest
 
     classes = manifests["classes"]
+    if hparams.get("shuffle_labels", False):
+        manifests = dict(manifests)
+        for split in ("train", "valid"):
+            manifests[split] = shuffled_label_manifest(
+                manifests[split],
+                os.path.join(
+                    os.path.dirname(manifests[split]),
+                    f"{split}_shuffled_labels.json",
+                ),
+                seed=hparams.get("seed", 0),
+            )
+        logger.info("Labels of the training and validation clips shuffled")
     classifier = classifier_for_data(hparams, classes)
     hparams["classifier"] = classifier
     if "classifier" not in hparams["checkpointer"].recoverables:

@@ -460,3 +460,28 @@ def check_disjoint(named_folds):
                     f"{name}: fold {fold} is also in {owner[fold]} (splits must not share folds)"
                 )
             owner[fold] = name
+
+
+def shuffled_label_manifest(json_path, out_path, seed=0):
+    """Write a copy of a manifest whose labels (``label_id``/``label``, or ``targets``/``target_mask``/``labels``
+    for a multi-label one) are permuted among its clips, with ``seed``. Returns ``out_path``."""
+    with open(json_path, encoding="utf-8") as handle:
+        manifest = json.load(handle)
+    ids = list(manifest)
+    keys = [
+        k
+        for k in ("label_id", "label", "labels", "targets", "target_mask")
+        if k in manifest[ids[0]]
+    ]
+    import torch  # the permutation of the sanity check's torch-seeded draws
+
+    order = torch.randperm(
+        len(ids), generator=torch.Generator().manual_seed(int(seed))
+    ).tolist()
+    shuffled = {}
+    for clip_id, source in zip(ids, order):
+        entry = dict(manifest[clip_id])
+        entry.update({key: manifest[ids[source]][key] for key in keys})
+        shuffled[clip_id] = entry
+    atomic_write_json(out_path, shuffled)
+    return out_path

@@ -576,7 +576,9 @@ def run_comparison(hparams, manifests, run_opts=None):
     ``mel_domain_baselines``, the gradient settings (``smoothgrad_samples``, ``smoothgrad_stdev``, ``ig_steps``,
     ``shap_samples``, ``shap_stdev``, ``internal_batch_size``, ``gradcam_layer``), ``conditions``,
     ``speech_folder``, ``mask_domain`` (null: the L-MAC interpreter's), ``clip_seconds``, ``batch_size``,
-    ``max_clips``, ``sanity_clips``, ``sanity_steps``, ``seed``, ``output_folder``. ``run_opts["precision"]``
+    ``max_clips``, ``sanity_clips``, ``sanity_steps``, ``sanity_retrain``, ``data_randomisation_classifier``
+    (an exported classifier trained on shuffled labels; null: the sanity check trains one), ``seed``,
+    ``output_folder``. ``run_opts["precision"]``
     (``--precision``) is the training precision of the sanity check's retrainings; every score is computed in fp32.
 
     Returns ``{condition: {method: {metric: value}}, "sanity": {method: {...}}}`` (None on the other processes
@@ -754,6 +756,13 @@ def run_comparison(hparams, manifests, run_opts=None):
                 for name, e in checked.items()
                 if name in retrained or hasattr(e, "with_classifier")
             }
+            shuffled = None
+            if hparams.get("data_randomisation_classifier"):
+                from interpretability.classifiers.io import load_classifier
+
+                shuffled = load_classifier(
+                    hparams["data_randomisation_classifier"], device=device
+                )[0]
             results["sanity_retrained"] = retrained_sanity(
                 classifier,
                 checked,
@@ -770,6 +779,7 @@ def run_comparison(hparams, manifests, run_opts=None):
                 seed=seed,
                 device=device,
                 precision=(run_opts or {}).get("precision") or "fp32",
+                shuffled=shuffled,
             )
 
     folder = hparams["output_folder"]

@@ -27,6 +27,8 @@ import os
 import torch
 
 from interpretability.classifiers.base import build_classifier
+from interpretability.data.manifest import shuffled_label_manifest
+from interpretability.errors import InputError
 from interpretability.evaluation.sanity import (
     randomised_classifiers,
     rebind_view,
@@ -63,29 +65,6 @@ CLASSIFIER_TRAINING = {
     "label_smoothing": 0.05,
     "augment": True,
 }
-
-
-def shuffled_label_manifest(json_path, out_path, seed=0):
-    """Write a copy of a manifest whose labels (``label_id``/``label``, or ``targets``/``target_mask``/``labels``
-    for a multi-label one) are permuted among its clips, with ``seed``. Returns ``out_path``."""
-    with open(json_path, encoding="utf-8") as handle:
-        manifest = json.load(handle)
-    ids = list(manifest)
-    keys = [
-        k
-        for k in ("label_id", "label", "labels", "targets", "target_mask")
-        if k in manifest[ids[0]]
-    ]
-    order = torch.randperm(
-        len(ids), generator=torch.Generator().manual_seed(int(seed))
-    ).tolist()
-    shuffled = {}
-    for clip_id, source in zip(ids, order):
-        entry = dict(manifest[clip_id])
-        entry.update({key: manifest[ids[source]][key] for key in keys})
-        shuffled[clip_id] = entry
-    atomic_write_json(out_path, shuffled)
-    return out_path
 
 
 def _brain_options(device, precision="fp32"):
@@ -272,6 +251,7 @@ def retrained_sanity(
     seed=0,
     device="cpu",
     precision="fp32",
+    shuffled=None,
 ):
     """Model and data randomisation with retraining, and the retraining control.
 
@@ -288,6 +268,8 @@ def retrained_sanity(
     classifier_epochs : epochs of the shuffled-label classifier.
     max_clips : train the new models on a seeded subset of this many training clips (None: all).
     precision : training precision of the new models (SpeechBrain's ``--precision``; evaluation stays fp32).
+    shuffled : the data-randomisation classifier, already trained on shuffled labels (``train_classifier.py
+        --shuffle_labels True``), of ``classifier``'s architecture; None: trained here for ``classifier_epochs``.
 
     Returns
     -------
@@ -313,12 +295,21 @@ def retrained_sanity(
             dataset, [dataset.data_ids[i] for i in sorted(keep.tolist())]
         )
     *_, (_, randomised) = randomised_classifiers(classifier, None, seed)
+    if shuffled is not None and dict(shuffled.config) != dict(
+        classifier.config
+    ):
+        raise InputError(
+            "the data-randomisation classifier is not of the explained classifier's architecture: "
+            f"{shuffled.config} vs {classifier.config}"
+        )
     cache = ModelCache(
         folder,
         dict(
             classifier=_fingerprint(classifier),
             clips=list(dataset.data_ids),
-            classifier_epochs=classifier_epochs,
+            classifier_epochs=classifier_epochs
+            if shuffled is None
+            else {"given": _fingerprint(shuffled)},
             epochs=epochs,
             seed=seed,
             **({"precision": precision} if precision != "fp32" else {}),
@@ -328,8 +319,11 @@ def retrained_sanity(
             },
         ),
     )
-    shuffled = copy.deepcopy(classifier)
-    if not cache.load("shuffled_classifier", shuffled):
+    if shuffled is not None:
+        shuffled = copy.deepcopy(shuffled)
+    elif not cache.load(
+        "shuffled_classifier", shuffled := copy.deepcopy(classifier)
+    ):
         logger.info(
             "Sanity by retraining: a classifier on shuffled labels (%d epochs)",
             classifier_epochs,

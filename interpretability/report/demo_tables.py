@@ -30,6 +30,7 @@ CHAINED = (
     "NMF",
     "L2I",
     "AND",
+    "shuffled-label classifier",
 )  # run side by side in the demo; their wall time: "interpreters"
 BLOCK = re.compile(
     r"(<!-- demo_tables:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /demo_tables:(?P=name) -->)",
@@ -128,6 +129,16 @@ def stages_table(summary):
             _seconds(summary, "AND"),
         )
     )
+    shuffled = summary.get("classifier_shuffled_labels")
+    if shuffled:
+        rows.append(
+            (
+                "classifier on shuffled labels (`classifier_cnn6.yaml --shuffle_labels True`)",
+                f"the sanity check's data randomisation: test accuracy {shuffled['acc']:.3f} (chance "
+                f"{1 / summary['settings']['n_classes']:.3f})",
+                _seconds(summary, "shuffled-label classifier"),
+            )
+        )
     lead = comparison_lead(comparison)
     rows.append(
         (
@@ -153,7 +164,8 @@ def stages_table(summary):
     lines += [f"| {a} | {b} | {t} |" for a, b, t in rows]
     if "interpreters" in seconds:
         lines.append(
-            f"| (L-MAC -> L-MAC FT beside NMF -> L2I -> AND, one thread each: wall time) | | "
+            f"| ({' -> '.join(CHAINED[:2])} beside {' -> '.join(CHAINED[2:])}, one thread each: wall "
+            "time) | | "
             f"{_seconds(summary, 'interpreters')} |"
         )
     lines.append(f"| total (after set-up) | | {total / 60:.1f} min |")

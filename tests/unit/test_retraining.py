@@ -123,3 +123,65 @@ def test_retrained_sanity_reports_both_randomisations_and_the_control(
     assert (tmp_path / "sanity" / "train_shuffled_labels.json").is_file()
     markdown = comparison_markdown({"sanity_retrained": result})
     assert "| lmac |" in markdown and "retraining control" in markdown
+
+
+def test_a_given_data_randomisation_classifier_is_used_and_must_match_the_architecture(
+    manifests, tmp_path
+):
+    from interpretability.errors import InputError
+    from interpretability.evaluation.sanity import rebind_view
+
+    torch.manual_seed(0)
+    classifier = (
+        build_classifier("compact_cnn", 3, channels=[4, 8])
+        .eval()
+        .requires_grad_(False)
+    )
+    shuffled = (
+        build_classifier("compact_cnn", 3, channels=[4, 8])
+        .eval()
+        .requires_grad_(False)
+    )
+    explainers = build_explainers(classifier, {}, methods=("saliency",))
+    del explainers["all_ones"], explainers["random"]
+    t = torch.arange(8000) / 16000
+    wavs = torch.stack([torch.sin(2 * torch.pi * 440.0 * t)]) * 0.3
+    views = [ClipView(wavs, classifier)]
+    folder = tmp_path / "sanity"
+    result = retrained_sanity(
+        classifier,
+        explainers,
+        {},
+        views,
+        manifests,
+        0.5,
+        str(folder),
+        seed=0,
+        shuffled=shuffled,
+    )
+    # no classifier trained here: the data randomisation is the given one's saliency against the original's
+    assert not (folder / "train_shuffled_labels.json").exists()
+    saliency = explainers["saliency"]
+    before = saliency.explain(views[0])
+    after = saliency.with_classifier(shuffled).explain(
+        rebind_view(views[0], shuffled)
+    )
+    from interpretability.metrics.sanity import mask_rank_correlation
+
+    expected = float(mask_rank_correlation(before, after).mean())
+    assert result["saliency"]["data_randomisation"] == pytest.approx(
+        expected, abs=1e-5
+    )
+    other = build_classifier("compact_cnn", 3, channels=[4, 4]).eval()
+    with pytest.raises(InputError, match="not of the explained classifier"):
+        retrained_sanity(
+            classifier,
+            explainers,
+            {},
+            views,
+            manifests,
+            0.5,
+            str(tmp_path / "other"),
+            seed=0,
+            shuffled=other,
+        )
