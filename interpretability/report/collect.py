@@ -123,7 +123,11 @@ def _kind(folder):
     if os.path.isfile(os.path.join(folder, "interpreter", "decoder.ckpt")):
         return "interpreter"
     if os.path.isfile(os.path.join(folder, "classifier", "model.ckpt")):
-        return "classifier"
+        # train_classifier.py --shuffle_labels True: the sanity check's data randomisation, not the explained model
+        shuffled = os.path.join(folder, "save", "train_shuffled_labels.json")
+        return (
+            "shuffled_classifier" if os.path.isfile(shuffled) else "classifier"
+        )
     if os.path.isfile(os.path.join(folder, "nmf", "dictionary.pt")):
         return "nmf"
     metrics = os.path.join(folder, "test_metrics.json")
@@ -177,6 +181,9 @@ def _add(results, kind, folder):
     elif kind == "nmf":
         results.metrics["nmf"] = _read_metrics(folder)
         results.parts["nmf"] = folder
+    elif kind == "shuffled_classifier":
+        results.parts["shuffled-label classifier"] = folder
+        return
     manifest = os.path.join(folder, "save", "test.json")
     if os.path.isfile(manifest) and manifest not in results.manifests:
         results.manifests.append(manifest)

@@ -84,6 +84,7 @@ def test_readme_claims_hold_for_the_committed_run(summary):
     # sanity: the cascade barely moves L-MAC; retrained on a randomised classifier its masks move below the
     # retraining control; on a shuffled-label classifier they stay closer, below the control
     sanity = comparison["sanity_retrained"]["lmac"]
+    assert summary["classifier_shuffled_labels"]["acc"] < 0.2  # chance: 0.1
     assert comparison["sanity"]["lmac"]["rank_corr_all"] > 0.8
     assert sanity["model_randomisation"] < sanity["retrain_control"] - 0.1
     assert (
@@ -103,11 +104,13 @@ def test_readme_claims_hold_for_the_committed_run(summary):
         abs(l2i["removed_mask_mean"] - l2i["random_area_removed_mask_mean"])
         < 0.05
     )
-    # the classifier is accurate without being saturated
+    # the classifier is accurate without being saturated (docs/datasets.md, the ESC-50 README): most decisions
+    # stay below 0.99 and the mean decision probability below 0.95
     classifier = summary["classifier"]
     assert (
-        0.9 <= classifier["acc"] <= 0.97
+        0.9 <= classifier["acc"] <= 0.99
         and classifier["share_above_0.99"] < 0.5
+        and classifier["mean_confidence"] < 0.95
     )
 
 

@@ -551,6 +551,27 @@ def test_single_recipe_folder_and_missing_parts(results_dir, tmp_path):
     )
 
 
+def test_a_classifier_trained_on_shuffled_labels_is_not_taken_for_the_explained_one(
+    results_dir, tmp_path
+):
+    from interpretability.report.collect import discover
+
+    root = tmp_path / "runs"
+    shutil.copytree(results_dir, root)
+    # sorted after "classifier": discovered last, it would replace the explained classifier
+    shuffled = root / "classifier_shuffled"
+    shutil.copytree(root / "classifier", shuffled)
+    (shuffled / "save" / "train_shuffled_labels.json").write_text("{}")
+    (shuffled / "test_metrics.json").write_text(
+        json.dumps({"acc": 0.1, "loss": 2.3})
+    )
+    results = discover(str(root))
+    assert results.classifier_dir == str(root / "classifier" / "classifier")
+    assert results.metrics["classifier"]["acc"] != 0.1
+    assert results.parts["shuffled-label classifier"] == str(shuffled)
+    assert all(not path.startswith(str(shuffled)) for path in results.manifests)
+
+
 def test_bad_input_is_named(tmp_path, capsys):
     with pytest.raises(InputError, match="no-such: no such results folder"):
         write_report(str(tmp_path / "no-such"))
