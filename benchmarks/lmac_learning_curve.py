@@ -203,9 +203,10 @@ def main(argv=None):
     parser.add_argument("--clip_seconds", type=float, default=2.0)
     parser.add_argument(
         "--lmac_args",
-        nargs="*",
-        default=["--number_of_epochs=10"],
-        help="extra options of train_lmac.py, e.g. --lmac_args=--number_of_epochs=10",
+        action="append",
+        default=None,
+        help="an extra option of train_lmac.py, repeatable, e.g. --lmac_args=--precision=bf16 "
+        "(default: --number_of_epochs=10)",
     )
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS))
     parser.add_argument(
@@ -236,6 +237,7 @@ def main(argv=None):
     )
     parser.add_argument("--out", required=True, help="JSON file written")
     args = parser.parse_args(argv)
+    args.lmac_args = args.lmac_args or ["--number_of_epochs=10"]
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     from interpretability.results import atomic_write_json

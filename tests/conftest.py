@@ -14,6 +14,10 @@ if ROOT not in sys.path:
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
+# the recipes the tests start keep their activation buffers (interpretability/runtime.py)
+from interpretability.runtime import with_allocator_settings  # noqa: E402
+
+os.environ.update(with_allocator_settings(os.environ))
 
 
 @pytest.fixture(autouse=True)

@@ -262,7 +262,18 @@ def total_variation(mask):
 
 
 def masked_logits(classifier, magnitude, mask, domain="linear"):
-    """The classifier's logits ``[B, C]`` on the masked-in and on the masked-out input, ``(in, out)``."""
+    """The classifier's logits ``[B, C]`` on the masked-in and on the masked-out input, ``(in, out)``.
+
+    Example
+    -------
+    >>> classifier = torch.nn.Sequential(
+    ...     torch.nn.Flatten(), torch.nn.Linear(4 * 3, 2)
+    ... )
+    >>> magnitude, mask = torch.rand(2, 4, 3), torch.ones(2, 4, 3)
+    >>> kept, removed = masked_logits(classifier, magnitude, mask)
+    >>> torch.allclose(kept, classifier(magnitude)), kept.shape
+    (True, torch.Size([2, 2]))
+    """
     return (
         classifier(apply_mask(magnitude, mask, domain)),
         classifier(apply_mask(magnitude, 1 - mask, domain)),
