@@ -185,3 +185,46 @@ def test_a_given_data_randomisation_classifier_is_used_and_must_match_the_archit
             seed=0,
             shuffled=other,
         )
+
+
+def test_retraining_precision_reaches_the_training_and_a_seed_repeats_it(
+    manifests,
+):
+    from interpretability.data.pipelines import classification_datasets
+    from interpretability.evaluation.retraining import train_interpreter
+
+    torch.manual_seed(0)
+    classifier = (
+        build_classifier("compact_cnn", 3, channels=[4, 8])
+        .eval()
+        .requires_grad_(False)
+    )
+    channels = {
+        name: 4 if name == "conv_block1" else 8
+        for name in classifier.interpretable_layers
+    }
+    decoder = LMACDecoder(channels, width=8, min_width=4, head_channels=4)
+    description = {
+        "method": "lmac",
+        "decoder": decoder.config,
+        "training": {"epochs": 1, "batch_size": 4},
+    }
+    dataset = classification_datasets(manifests, 0.5, with_clean=False)["train"]
+
+    def trained(precision):
+        model = train_interpreter(
+            "lmac",
+            description,
+            decoder,
+            classifier,
+            dataset,
+            seed=3,
+            precision=precision,
+        )
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    fp32 = trained("fp32")
+    assert torch.equal(
+        fp32, trained("fp32")
+    )  # the same seed trains the same model
+    assert not torch.equal(fp32, trained("bf16"))  # bf16 autocast is applied
