@@ -304,16 +304,11 @@ def main():
         stages.record(
             "interpreters", time.time() - started
         )  # wall time of the two chains side by side
+    from interpretability.report.demo_tables import CHAINED
+
+    # CHAINED names the chains' stages in this order
     lmac, lmac_ft, nmf, l2i, dissection, shuffled = (
-        results[k]
-        for k in (
-            "L-MAC",
-            "L-MAC FT",
-            "NMF",
-            "L2I",
-            "AND",
-            "shuffled-label classifier",
-        )
+        results[k] for k in CHAINED
     )
 
     # Every method on the same test clips, in-domain and out-of-domain, and the sanity checks (settings lighter

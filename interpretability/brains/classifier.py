@@ -168,7 +168,9 @@ class ClassifierBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
                 train_stats={"loss": self.train_loss},
                 valid_stats=stats,
             )
-            stop_on_plateau(self.hparams, stats[self.selection_metric])
+            if not getattr(self.hparams, "shuffle_labels", False):
+                # on permuted labels the validation metric is noise: train the whole budget
+                stop_on_plateau(self.hparams, stats[self.selection_metric])
             self.checkpointer.save_and_keep_only(
                 meta={self.selection_metric: stats[self.selection_metric]},
                 max_keys=[self.selection_metric],
@@ -182,6 +184,8 @@ class ClassifierBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
             if if_main_process():
                 stats["n_clips"] = int(sum(len(s) for s in self._scores))
                 stats["params"] = count_parameters(self.hparams.classifier)
+                # the epoch of the tested checkpoint (the best on validation, or the last with shuffle_labels)
+                stats["epoch_loaded"] = int(self.hparams.epoch_counter.current)
                 path = write_stage_metrics(
                     self.hparams.output_folder, "test", stats
                 )

@@ -24,7 +24,9 @@ def train_classifier(hparams, run_opts, manifests):
         ``multilabel``, loader options, ``pretrained_classifier`` optional: see
         :func:`~interpretability.classifiers.pretrained.classifier_for_data`; ``shuffle_labels``: train on the
         training and validation clips with their labels permuted (seeded by ``seed``): the data-randomisation
-        model of the sanity check, ``evaluate.py --data_randomisation_classifier``; its test accuracy is chance).
+        model of the sanity check, ``evaluate.py --data_randomisation_classifier``: it trains every epoch and its
+        last epoch is tested and exported, as no validation metric can choose among models of permuted labels; its
+        test accuracy is chance).
     run_opts : dict
     manifests : dict
         ``{"train", "valid", "test": json path, "classes": [names]}`` from data preparation.
@@ -78,9 +80,12 @@ def train_classifier(hparams, run_opts, manifests):
         train_loader_kwargs=hparams["train_dataloader_opts"],
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
+    shuffled = hparams.get("shuffle_labels", False)
     brain.evaluate(
         datasets["test"],
-        max_key=brain.selection_metric,
+        max_key=None
+        if shuffled
+        else brain.selection_metric,  # None: the latest checkpoint
         test_loader_kwargs=hparams["valid_dataloader_opts"],
     )
     if if_main_process():

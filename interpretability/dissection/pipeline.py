@@ -155,6 +155,7 @@ class Dissection(
                 clips.cache_bytes = 0
         self._magnitudes, self._magnitude_bytes = {}, 0
         self._intact = {}
+        self._resume_cache = {}  # (module, clip set) -> intact activations there, for ablated forwards
         self.heldout = heldout
         if heldout is not None:
             if set(heldout.ids) & set(probing.ids):

@@ -780,6 +780,7 @@ def run_comparison(hparams, manifests, run_opts=None):
                 device=device,
                 precision=(run_opts or {}).get("precision") or "fp32",
                 shuffled=shuffled,
+                shuffled_source=hparams.get("data_randomisation_classifier"),
             )
 
     folder = hparams["output_folder"]

@@ -252,6 +252,7 @@ def retrained_sanity(
     device="cpu",
     precision="fp32",
     shuffled=None,
+    shuffled_source=None,
 ):
     """Model and data randomisation with retraining, and the retraining control.
 
@@ -270,6 +271,7 @@ def retrained_sanity(
     precision : training precision of the new models (SpeechBrain's ``--precision``; evaluation stays fp32).
     shuffled : the data-randomisation classifier, already trained on shuffled labels (``train_classifier.py
         --shuffle_labels True``), of ``classifier``'s architecture; None: trained here for ``classifier_epochs``.
+    shuffled_source : where ``shuffled`` was loaded from, named in the error when its architecture differs.
 
     Returns
     -------
@@ -299,7 +301,8 @@ def retrained_sanity(
         classifier.config
     ):
         raise InputError(
-            "the data-randomisation classifier is not of the explained classifier's architecture: "
+            f"{shuffled_source or 'the data-randomisation classifier'}: not of the explained classifier's "
+            "architecture: "
             f"{shuffled.config} vs {classifier.config}"
         )
     cache = ModelCache(

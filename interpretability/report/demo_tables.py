@@ -31,7 +31,7 @@ CHAINED = (
     "L2I",
     "AND",
     "shuffled-label classifier",
-)  # run side by side in the demo; their wall time: "interpreters"
+)  # the demo's two chains in order (demo.py unpacks their results so), side by side; wall time: "interpreters"
 BLOCK = re.compile(
     r"(<!-- demo_tables:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /demo_tables:(?P=name) -->)",
     re.S,

@@ -173,7 +173,9 @@ def test_a_given_data_randomisation_classifier_is_used_and_must_match_the_archit
         expected, abs=1e-5
     )
     other = build_classifier("compact_cnn", 3, channels=[4, 4]).eval()
-    with pytest.raises(InputError, match="not of the explained classifier"):
+    with pytest.raises(
+        InputError, match="other/classifier: not of the explained classifier"
+    ):
         retrained_sanity(
             classifier,
             explainers,
@@ -184,6 +186,7 @@ def test_a_given_data_randomisation_classifier_is_used_and_must_match_the_archit
             str(tmp_path / "other"),
             seed=0,
             shuffled=other,
+            shuffled_source="other/classifier",
         )
 
 

@@ -199,7 +199,7 @@ class StageBase:
     def _intact_activations(self, point, which="probing"):
         """The output of the module ``point`` on the intact forward of every clip of a set, ``[N, ...]`` on the
         model's device, kept for the stage (None when it would take more than ``cache_bytes``)."""
-        cache = self.__dict__.setdefault("_resume_cache", {})
+        cache = self._resume_cache
         if (point, which) not in cache:
             clips, outputs = self.clip_set(which), []
             module = resolve_layers(self.model, [point])[point]
