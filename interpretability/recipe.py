@@ -327,6 +327,20 @@ def run_recipe(main, argv=None):
             logging.getLogger("recipe").error("%s", err)
         sys.stderr.write(f"error: {err}\n")
         sys.exit(2)
+    finally:
+        end_process_group()
+
+
+def end_process_group():
+    """Destroy the torchrun process group, if any, while the interpreter is whole.
+
+    Left to interpreter shutdown, gloo's worker threads can be destroyed unjoined and abort the process
+    ("terminate called without an active exception", SIGABRT) after a run that finished its work.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def prepare_data(prepare, hparams, options):
