@@ -20,14 +20,57 @@ MISSING_CLEAN_BY_CLASS = (
 )
 
 
+def circular_shift(wavs, clean=None):
+    """Each clip of ``wavs [B, N]`` rotated in time by its own random offset, and its clean source (``[B, N]`` or
+    ``[B, C, N]``) by the same offset. Returns ``(wavs, clean)``.
+
+    Example
+    -------
+    >>> wavs = torch.arange(6.0).repeat(3, 1)
+    >>> shifted, clean = circular_shift(wavs, wavs.clone())
+    >>> bool(torch.equal(shifted, clean)), sorted(shifted[0].tolist())
+    (True, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    """
+    rows, samples = wavs.shape
+    offsets = torch.randint(0, samples, (rows, 1), device=wavs.device)
+    index = (torch.arange(samples, device=wavs.device) + offsets) % samples
+    if clean is not None:
+        clean_index = (
+            index if clean.dim() == 2 else index.unsqueeze(1).expand_as(clean)
+        )
+        clean = clean.gather(-1, clean_index)
+    return wavs.gather(1, index), clean
+
+
+def random_gain(rows, gain_db, device=None):
+    """A gain per clip, ``[rows, 1]``, uniform in dB over ``[-gain_db, gain_db]`` (or ``[low, high]``).
+
+    Example
+    -------
+    >>> gain = random_gain(1000, 20.0)
+    >>> decibels = 20 * torch.log10(gain)
+    >>> gain.shape, bool(decibels.min() >= -20), bool(decibels.max() <= 20)
+    (torch.Size([1000, 1]), True, True)
+    """
+    low, high = (
+        (-float(gain_db), float(gain_db))
+        if isinstance(gain_db, (int, float))
+        else (float(gain_db[0]), float(gain_db[1]))
+    )
+    decibels = low + (high - low) * torch.rand(rows, 1)
+    return torch.pow(10.0, decibels / 20).to(device)
+
+
 class LMACBrain(InterpreterBrain):
     """``modules.decoder`` is an :class:`~interpretability.interpreters.lmac.LMACDecoder`.
 
     hparams used beyond :class:`InterpreterBrain`'s: ``l_in``, ``l_out``, ``l_1``, ``l_tv``; contaminant mixing
     during training: ``contaminant_prob`` (share of training clips mixed), ``contaminant_snr_db``,
     ``contaminants`` (a :class:`~interpretability.data.mixtures.ContaminantBank` or None: then another clip of
-    the batch is the contaminant); fine-tuning: ``guidance_weight`` (0 disables it), ``guidance_corr_threshold``,
-    ``guidance_oracle_threshold``.
+    the batch is the contaminant); ``time_shift`` (each training clip rotated in time by a random offset) and
+    ``gain_db`` (each training clip scaled by a random gain, uniform in dB, so that the decoder meets inputs at
+    other levels than its training clips'); fine-tuning: ``guidance_weight`` (0 disables it),
+    ``guidance_corr_threshold``, ``guidance_oracle_threshold``.
     """
 
     def __init__(self, *args, **kwargs):
@@ -56,16 +99,45 @@ class LMACBrain(InterpreterBrain):
         )
 
     def make_view(self, batch, stage):
-        if (
-            stage != sb.Stage.TRAIN
-            or getattr(self.hparams, "contaminant_prob", 0.0) <= 0
-        ):
+        augmented = stage == sb.Stage.TRAIN and (
+            getattr(self.hparams, "contaminant_prob", 0.0) > 0
+            or getattr(self.hparams, "time_shift", False)
+            or getattr(self.hparams, "gain_db", 0.0)
+        )
+        if not augmented:
             return super().make_view(batch, stage)
-        from interpretability.data.mixtures import mix_at_snr
-
         batch = batch.to(self.device)
         wavs = batch.sig.data
         clean = clean_source(batch, self.classifier)
+        if getattr(self.hparams, "time_shift", False):
+            wavs, clean = circular_shift(wavs, clean)
+        mixture = self.contaminate(wavs)
+        if getattr(self.hparams, "gain_db", 0.0):
+            gain = random_gain(
+                wavs.shape[0], self.hparams.gain_db, device=self.device
+            )
+            mixture, wavs = mixture * gain, wavs * gain
+            clean = (
+                None
+                if clean is None
+                else clean * gain.view(-1, *([1] * (clean.dim() - 1)))
+            )
+        if (
+            clean is None
+            and self.guidance_weight > 0
+            and not self.classifier.multilabel
+        ):
+            clean = wavs  # real data: the clip itself is the clean source of its mixture
+        return ClipView(mixture, self.classifier, clean)
+
+    def contaminate(self, wavs):
+        """A share ``contaminant_prob`` of the training clips ``wavs [B, N]`` mixed at ``contaminant_snr_db`` with a
+        clip of the contaminant bank, or else with another clip of the batch. ``[B, N]``."""
+        from interpretability.data.mixtures import mix_at_snr
+
+        share = float(getattr(self.hparams, "contaminant_prob", 0.0))
+        if share <= 0:
+            return wavs
         bank = getattr(self.hparams, "contaminants", None)
         contaminant = (
             bank.sample(wavs.shape[0]).to(self.device)
@@ -76,17 +148,9 @@ class LMACBrain(InterpreterBrain):
             wavs, contaminant, getattr(self.hparams, "contaminant_snr_db", 0.0)
         )
         chosen = (
-            torch.rand(wavs.shape[0], 1, device=self.device)
-            < self.hparams.contaminant_prob
+            torch.rand(wavs.shape[0], 1, device=self.device) < share
         ).float()
-        mixture = chosen * mixed + (1 - chosen) * wavs
-        if (
-            clean is None
-            and self.guidance_weight > 0
-            and not self.classifier.multilabel
-        ):
-            clean = wavs  # real data: the clip itself is the clean source of its mixture
-        return ClipView(mixture, self.classifier, clean)
+        return chosen * mixed + (1 - chosen) * wavs
 
     @property
     def guidance_weight(self):

@@ -247,6 +247,8 @@ LMAC_SETTINGS = (
     "number_of_epochs",
     "contaminant_prob",
     "contaminant_snr_db",
+    "time_shift",
+    "gain_db",
     "guidance_weight",
 )
 L2I_SETTINGS = ("alpha", "beta", "lr", "batch_size", "number_of_epochs")

@@ -51,6 +51,8 @@ LMAC_TRAINING = {
     "epochs": 10,
     "contaminant_prob": 0.5,
     "contaminant_snr_db": 0.0,
+    "time_shift": False,
+    "gain_db": 0.0,
 }
 L2I_TRAINING = {
     "alpha": 10.0,

@@ -503,6 +503,63 @@ def lmac_learning_curve_table(report):
     return "\n".join(lines)
 
 
+def lmac_hard_variant_table(report):
+    """The hard-variant benchmark (``benchmarks/lmac_hard_variant.py``): per change to L-MAC's training, the mean
+    AI / AD / AG over seeds in every condition, the spread of AI over the seeds, and the conditions in which the
+    mean is ahead of GradCAM on all three."""
+    conditions = report["conditions"]
+    names = dict(CONDITIONS)
+    header = " | ".join(f"{names.get(c, c)} AI / AD / AG" for c in conditions)
+    lines = [
+        f"| change to L-MAC's training | runs | training time | {header} | AI over the seeds "
+        "(lowest-highest, per condition) | ahead of GradCAM on AI, AD and AG |",
+        "| --- | --- | --- | "
+        + " | ".join("---" for _ in conditions)
+        + " | --- | --- |",
+    ]
+
+    def cell(scores):
+        return f"{scores['AI']:.1f} / {scores['AD']:.2f} / {scores['AG']:.1f}"
+
+    for entry in report["changes"]:
+        runs = entry["runs"]
+        seconds = round(sum(r["train_seconds"] for r in runs) / len(runs))
+        spread = ", ".join(
+            f"{min(r['lmac'][c]['AI'] for r in runs):.0f}-{max(r['lmac'][c]['AI'] for r in runs):.0f}"
+            for c in conditions
+        )
+        ahead = [
+            names.get(c, c)
+            for c in conditions
+            if all(entry["leads_gradcam"][c].values())
+        ]
+        cells = " | ".join(cell(entry["mean"][c]) for c in conditions)
+        lines.append(
+            f"| {entry['change']} | {len(runs)} | {seconds} s | {cells} | {spread} | "
+            f"{', '.join(ahead) or 'none'} |"
+        )
+    cells = " | ".join(cell(report["gradcam"][c]) for c in conditions)
+    lines.append(f"| GradCAM (no training) | - | - | {cells} | - | - |")
+    return "\n".join(lines)
+
+
+def lmac_hard_variant_level_table(report):
+    """The hard-variant benchmark's classifier and how level enters it (``level`` of its JSON)."""
+    level = report["level"]
+    scaled = level["decision_probability_at_magnitude_scale"]
+    scales = sorted(scaled, key=float, reverse=True)
+    return "\n".join(
+        [
+            "| classifier accuracy | mean decision probability | test clips, RMS | their white-noise mixtures, RMS "
+            f"| decision probability with the magnitude scaled by {' / '.join(scales)} |",
+            "| --- | --- | --- | --- | --- |",
+            f"| {report['classifier_acc']:.3f} | {report['classifier_mean_confidence']:.3f} | "
+            f"{level['clip_rms_dbfs']:.1f} dB | {level['white_noise_mixture_rms_dbfs']:.1f} dB | "
+            f"{' / '.join(f'{scaled[s]:.2f}' for s in scales)} |",
+        ]
+    )
+
+
 # Tables of experiments kept beside the demo's summary: name -> (JSON file from the repository root, renderer)
 EXPERIMENTS = {
     "lmac-layers": (
@@ -512,6 +569,18 @@ EXPERIMENTS = {
     "lmac-learning-curve": (
         "docs/experiments/lmac_learning_curve.json",
         lmac_learning_curve_table,
+    ),
+    "lmac-hard-variant": (
+        "docs/experiments/lmac_hard_variant.json",
+        lmac_hard_variant_table,
+    ),
+    "lmac-hard-variant-level": (
+        "docs/experiments/lmac_hard_variant.json",
+        lmac_hard_variant_level_table,
+    ),
+    "lmac-default-set-changes": (
+        "docs/experiments/lmac_changes_default_set.json",
+        lmac_hard_variant_table,
     ),
 }
 ROOT = os.path.dirname(

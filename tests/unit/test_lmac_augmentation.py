@@ -1,0 +1,98 @@
+"""L-MAC's training augmentations (time shift, random gain): training clips and their clean sources change
+together, evaluation clips are untouched."""
+
+import types
+
+import torch
+
+import speechbrain as sb
+from interpretability.brains.lmac import LMACBrain, circular_shift
+from interpretability.brains.training import layer_channels
+from interpretability.classifiers import build_classifier
+from interpretability.interpreters.lmac import LMACDecoder
+
+
+class _Batch(types.SimpleNamespace):
+    def to(self, device):
+        return self
+
+
+def _brain(time_shift, contaminant_prob=0.0, gain_db=0.0):
+    torch.manual_seed(0)
+    classifier = build_classifier(
+        "compact_cnn", n_classes=3, channels=[8, 8, 16, 16]
+    ).eval()
+    decoder = LMACDecoder(
+        layer_channels(classifier, 0.5), width=16, min_width=8, head_channels=4
+    )
+    hparams = {
+        "time_shift": time_shift,
+        "gain_db": gain_db,
+        "contaminant_prob": contaminant_prob,
+        "guidance_weight": 0.0,
+        "mask_domain": "linear",
+    }
+    return LMACBrain(classifier, modules={"decoder": decoder}, hparams=hparams)
+
+
+def _batch():
+    wavs = torch.randn(4, 8000)
+    clean = wavs * 0.5
+    return _Batch(
+        sig=types.SimpleNamespace(data=wavs),
+        clean_sig=types.SimpleNamespace(data=clean),
+    )
+
+
+def _is_rotation(shifted, original):
+    return any(
+        torch.equal(shifted, original.roll(k)) for k in range(original.numel())
+    )
+
+
+def test_training_clips_and_their_clean_sources_are_rotated_together():
+    brain, batch = _brain(time_shift=True), _batch()
+    torch.manual_seed(1)
+    view = brain.make_view(batch, sb.Stage.TRAIN)
+    wavs = batch.sig.data
+    assert not torch.equal(
+        view.wavs, wavs
+    )  # 4 offsets of 8000 drawn: all zero has probability 8000**-4
+    for row in range(4):
+        assert _is_rotation(view.wavs[row], wavs[row])
+        assert torch.allclose(view.clean[row], view.wavs[row] * 0.5)
+
+
+def test_evaluation_clips_are_not_shifted():
+    brain, batch = _brain(time_shift=True), _batch()
+    for stage in (sb.Stage.VALID, sb.Stage.TEST):
+        assert torch.equal(brain.make_view(batch, stage).wavs, batch.sig.data)
+
+
+def test_off_by_default_training_sees_the_clips():
+    brain, batch = _brain(time_shift=False), _batch()
+    assert torch.equal(
+        brain.make_view(batch, sb.Stage.TRAIN).wavs, batch.sig.data
+    )
+
+
+def test_multilabel_clean_sources_rotate_with_their_clip():
+    wavs = torch.arange(12.0).reshape(2, 6)
+    per_class = torch.stack([wavs, -wavs], dim=1)  # [B, C, N]
+    shifted, clean = circular_shift(wavs, per_class)
+    assert torch.equal(clean[:, 0], shifted) and torch.equal(
+        clean[:, 1], -shifted
+    )
+
+
+def test_random_gain_scales_each_training_clip_and_its_clean_source():
+    brain, batch = _brain(time_shift=False, gain_db=12.0), _batch()
+    torch.manual_seed(2)
+    view = brain.make_view(batch, sb.Stage.TRAIN)
+    wavs = batch.sig.data
+    gain = view.wavs.norm(dim=1) / wavs.norm(dim=1)
+    decibels = 20 * torch.log10(gain)
+    assert bool((decibels.abs() <= 12.0 + 1e-4).all()) and decibels.std() > 0.5
+    assert torch.allclose(view.wavs, wavs * gain[:, None], atol=1e-6)
+    assert torch.allclose(view.clean, view.wavs * 0.5, atol=1e-6)
+    assert torch.equal(brain.make_view(batch, sb.Stage.VALID).wavs, wavs)
