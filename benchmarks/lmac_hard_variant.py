@@ -131,6 +131,7 @@ def summarise(name, extra, reports):
                         RECIPE_SEED,
                     )
                 ),
+                "train_clips": point["train_clips"],
                 "train_seconds": point["train_seconds"],
                 "epochs_run": point["epochs_run"],
                 "lmac": point["lmac"],

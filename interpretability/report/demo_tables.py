@@ -478,27 +478,33 @@ def lmac_layers_table(entries):
     return "\n".join(lines)
 
 
+def _scores_cell(scores):
+    """``AI / AD / AG`` of one method in one condition."""
+    return f"{scores['AI']:.1f} / {scores['AD']:.2f} / {scores['AG']:.1f}"
+
+
+def _condition_columns(conditions):
+    """The header cells of one ``AI / AD / AG`` column per condition."""
+    names = dict(CONDITIONS)
+    return " | ".join(f"{names.get(c, c)} AI / AD / AG" for c in conditions)
+
+
 def lmac_learning_curve_table(report):
     """The learning curve (``benchmarks/lmac_learning_curve.py``): L-MAC's and GradCAM's AI / AD / AG in every
     condition against the interpreter's training clips per class, with each point's training time."""
     conditions = report["conditions"]
-    names = dict(CONDITIONS)
-    header = " | ".join(f"{names.get(c, c)} AI / AD / AG" for c in conditions)
     lines = [
-        f"| clips per class (training clips) | training time | {header} |",
+        f"| clips per class (training clips) | training time | {_condition_columns(conditions)} |",
         "| --- | --- | " + " | ".join("---" for _ in conditions) + " |",
     ]
 
-    def cell(scores):
-        return f"{scores['AI']:.1f} / {scores['AD']:.2f} / {scores['AG']:.1f}"
-
     for entry in sorted(report["points"], key=lambda e: e["train_clips"]):
-        cells = " | ".join(cell(entry["lmac"][c]) for c in conditions)
+        cells = " | ".join(_scores_cell(entry["lmac"][c]) for c in conditions)
         lines.append(
             f"| L-MAC, {entry['clips_per_class']} ({entry['train_clips']}) | {entry['train_seconds']} s "
             f"({entry['epochs_run']} epochs) | {cells} |"
         )
-    cells = " | ".join(cell(report["gradcam"][c]) for c in conditions)
+    cells = " | ".join(_scores_cell(report["gradcam"][c]) for c in conditions)
     lines.append(f"| GradCAM (no training) | - | {cells} |")
     return "\n".join(lines)
 
@@ -509,17 +515,13 @@ def lmac_hard_variant_table(report):
     mean is ahead of GradCAM on all three."""
     conditions = report["conditions"]
     names = dict(CONDITIONS)
-    header = " | ".join(f"{names.get(c, c)} AI / AD / AG" for c in conditions)
     lines = [
-        f"| change to L-MAC's training | runs | training time | {header} | AI over the seeds "
+        f"| change to L-MAC's training | runs | training time | {_condition_columns(conditions)} | AI over the seeds "
         "(lowest-highest, per condition) | ahead of GradCAM on AI, AD and AG |",
         "| --- | --- | --- | "
         + " | ".join("---" for _ in conditions)
         + " | --- | --- |",
     ]
-
-    def cell(scores):
-        return f"{scores['AI']:.1f} / {scores['AD']:.2f} / {scores['AG']:.1f}"
 
     for entry in report["changes"]:
         runs = entry["runs"]
@@ -533,12 +535,12 @@ def lmac_hard_variant_table(report):
             for c in conditions
             if all(entry["leads_gradcam"][c].values())
         ]
-        cells = " | ".join(cell(entry["mean"][c]) for c in conditions)
+        cells = " | ".join(_scores_cell(entry["mean"][c]) for c in conditions)
         lines.append(
             f"| {entry['change']} | {len(runs)} | {seconds} s | {cells} | {spread} | "
             f"{', '.join(ahead) or 'none'} |"
         )
-    cells = " | ".join(cell(report["gradcam"][c]) for c in conditions)
+    cells = " | ".join(_scores_cell(report["gradcam"][c]) for c in conditions)
     lines.append(f"| GradCAM (no training) | - | - | {cells} | - | - |")
     return "\n".join(lines)
 
