@@ -7,6 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint install clean
 
+# pip installs without compiling (faster set-up); the first import of each module writes its bytecode instead.
+# An environment that sets PYTHONDONTWRITEBYTECODE would otherwise recompile torch & co. in every process the
+# demo and the tests start (measured: the test suite 955 s instead of 619 s on a fresh clone).
+export PYTHONDONTWRITEBYTECODE =
+
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
