@@ -14,7 +14,9 @@ seeds; it *leads* in a condition when that mean is ahead of GradCAM on AI, AD an
     python benchmarks/lmac_hard_variant.py --data H/data --classifier H/clf --work H/runs \\
         --out docs/experiments/lmac_hard_variant.json
 
-A run whose JSON is already in ``--work`` is not trained again. The ESC-50 README's table is rendered from the
+For the recipe defaults and the gain, L-MAC and GradCAM are also compared at the same area (``matched_area``): both
+masks made binary, each row keeping as many of its highest cells as L-MAC's mask sums to. A run whose JSON is
+already in ``--work`` is not trained again. The ESC-50 README's table is rendered from the
 output (``python -m interpretability.report.demo_tables``).
 """
 
@@ -103,6 +105,64 @@ def run_change(args, name, extra, seed):
         subprocess.run(command, check=True, capture_output=True, text=True)
     with open(out, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+class TopAreaMask:
+    """A binary mask of the cells that ``ranked_by``'s mask scores highest, as many per row as ``area_of``'s mask
+    sums to: two methods compared at the same area, so that neither gains from a larger or softer mask."""
+
+    def __init__(self, area_of, ranked_by):
+        self.area_of, self.ranked_by = area_of, ranked_by
+
+    def __getattr__(
+        self, name
+    ):  # what the comparison asks of an explainer besides explain()
+        return getattr(self.area_of, name)
+
+    def explain(self, view):
+        import torch
+
+        area = self.area_of.explain(view).detach().flatten(1).sum(dim=1)
+        scores = self.ranked_by.explain(view).detach().flatten(1)
+        order = scores.argsort(dim=1, descending=True)
+        ranks = torch.empty_like(order)
+        ranks.scatter_(
+            1, order, torch.arange(order.shape[1]).expand_as(order).contiguous()
+        )
+        keep = ranks < area.round().clamp_min(1).unsqueeze(1)
+        return keep.to(view.magnitude.dtype).view_as(view.magnitude)
+
+
+MATCHED_AREA_CHANGES = ("recipe defaults", "gain +-24 dB")
+
+
+def matched_area_scores(args, run_folder):
+    """``{condition: {"lmac": scores, "gradcam": scores}}``: L-MAC's and GradCAM's binary masks of L-MAC's area."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from lmac_learning_curve import compare_runs
+
+    def derived(explainers):
+        lmac, gradcam = explainers["lmac"], explainers["gradcam"]
+        return {
+            "lmac_top_area": TopAreaMask(lmac, lmac),
+            "gradcam_top_area": TopAreaMask(lmac, gradcam),
+        }
+
+    comparison = compare_runs(
+        args.data,
+        args.classifier,
+        {"lmac": run_folder},
+        args.clip_seconds,
+        CONDITIONS,
+        derived=derived,
+    )
+    return {
+        condition: {
+            "lmac": comparison[condition]["lmac_top_area"],
+            "gradcam": comparison[condition]["gradcam_top_area"],
+        }
+        for condition in CONDITIONS
+    }
 
 
 def leads(lmac, gradcam):
@@ -274,7 +334,35 @@ def main(argv=None):
             )
         report["gradcam"] = reports[0]["gradcam"]
         report["test_rows"] = reports[0]["gradcam"]["in_domain"]["n_rows"]
-        report["changes"].append(summarise(name, extra, reports))
+        entry = summarise(name, extra, reports)
+        if name in MATCHED_AREA_CHANGES:
+            runs = [
+                matched_area_scores(
+                    args,
+                    os.path.join(
+                        args.work, f"{slug(name)}_s{seed}", "lmac_all"
+                    ),
+                )
+                for seed in seeds
+            ]
+            entry["matched_area"] = {
+                "runs": runs,
+                "mean": {
+                    c: {
+                        method: {
+                            key: round(
+                                sum(r[c][method][key] for r in runs)
+                                / len(runs),
+                                2,
+                            )
+                            for key in METRICS
+                        }
+                        for method in ("lmac", "gradcam")
+                    }
+                    for c in CONDITIONS
+                },
+            }
+        report["changes"].append(entry)
         atomic_write_json(args.out, report)
         print(name, json.dumps(report["changes"][-1]["mean"]), flush=True)
 

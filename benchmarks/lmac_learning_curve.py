@@ -123,10 +123,12 @@ def compare_runs(
     methods=("gradcam",),
     seed=1986,
     batch_size=8,
+    derived=None,
 ):
     """``{condition: {name: {AI, AD, AG, MM, n_rows}}}`` of the L-MAC runs ``{name: folder}`` and the gradient
     ``methods`` on the test folds of ``data``, as ``evaluate.py`` compares them (its default seed and batch size,
-    so the clips, partners and noise are the recipe's)."""
+    so the clips, partners and noise are the recipe's). ``derived``: a function of the explainers
+    ``{name: explainer}`` returning more explainers to score beside them (masks made from theirs)."""
     import tempfile
 
     from interpretability.classifiers.io import load_classifier
@@ -157,6 +159,8 @@ def compare_runs(
             explainers[name] = load_trained_explainer(
                 folder, classifier, classifier_folder
             )[0]
+        if derived is not None:
+            explainers.update(derived(explainers))
         indices, labels = _evaluation_clips(dataset, False, None, seed)
         partners = other_class_partners(
             labels, torch.Generator().manual_seed(seed)

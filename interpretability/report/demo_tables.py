@@ -545,6 +545,31 @@ def lmac_hard_variant_table(report):
     return "\n".join(lines)
 
 
+def lmac_matched_area_table(report):
+    """The hard-variant benchmark's comparison at matched area: per change, the mean AI / AD / AG of L-MAC's and of
+    GradCAM's binary masks of L-MAC's area, in every condition."""
+    conditions = report["conditions"]
+    lines = [
+        f"| change to L-MAC's training | runs | mask of L-MAC's area | {_condition_columns(conditions)} |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in conditions) + " |",
+    ]
+    for entry in report["changes"]:
+        matched = entry.get("matched_area")
+        if not matched:
+            continue
+        for method, label in (
+            ("lmac", "L-MAC's top cells"),
+            ("gradcam", "GradCAM's top cells"),
+        ):
+            cells = " | ".join(
+                _scores_cell(matched["mean"][c][method]) for c in conditions
+            )
+            lines.append(
+                f"| {entry['change']} | {len(matched['runs'])} | {label} | {cells} |"
+            )
+    return "\n".join(lines)
+
+
 def lmac_hard_variant_level_table(report):
     """The hard-variant benchmark's classifier and how level enters it (``level`` of its JSON)."""
     level = report["level"]
@@ -575,6 +600,14 @@ EXPERIMENTS = {
     "lmac-hard-variant": (
         "docs/experiments/lmac_hard_variant.json",
         lmac_hard_variant_table,
+    ),
+    "lmac-hard-variant-matched-area": (
+        "docs/experiments/lmac_hard_variant.json",
+        lmac_matched_area_table,
+    ),
+    "lmac-default-set-matched-area": (
+        "docs/experiments/lmac_changes_default_set.json",
+        lmac_matched_area_table,
     ),
     "lmac-hard-variant-level": (
         "docs/experiments/lmac_hard_variant.json",
