@@ -61,6 +61,17 @@ CHANGES = (
     ("gain +-24 dB, time shift", ("--gain_db=24.0", "--time_shift=True"), 3),
     ("gain +-36 dB", ("--gain_db=36.0",), 3),
     ("gain +-24 dB, L1 weight 1.6", ("--gain_db=24.0", "--l_1=1.6"), 3),
+    ("coloured noise 0.5", ("--noise_prob=0.5",), 3),
+    (
+        "coloured noise 0.5, gain +-24 dB",
+        ("--noise_prob=0.5", "--gain_db=24.0"),
+        3,
+    ),
+    (
+        "coloured noise 0.5, gain +-24 dB, L1 weight 1.6",
+        ("--noise_prob=0.5", "--gain_db=24.0", "--l_1=1.6"),
+        3,
+    ),
 )
 
 
@@ -96,6 +107,7 @@ def run_change(args, name, extra, seed):
                 f"--lmac_args={a}"
                 for a in lmac_args(
                     [
+                        f"--precision={args.precision}",
                         *extra,
                         *([f"--seed={seed}"] if seed != RECIPE_SEED else []),
                     ]
@@ -294,6 +306,11 @@ def main(argv=None):
         help="names of CHANGES to run (default: all)",
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--precision",
+        default="bf16",
+        help="training precision of the decoders (bf16 where the CPU computes it natively, else fp32)",
+    )
     parser.add_argument("--work", required=True, help="folder of the runs")
     parser.add_argument("--out", required=True, help="JSON file written")
     args = parser.parse_args(argv)
@@ -317,7 +334,7 @@ def main(argv=None):
             float(classifier_metrics["mean_confidence"]), 3
         ),
         "level": level_effects(args.data, args.classifier, args.clip_seconds),
-        "base_args": list(BASE_ARGS),
+        "base_args": lmac_args([f"--precision={args.precision}"]),
         "seeds": args.seeds,
         "conditions": list(CONDITIONS),
         "changes": [],

@@ -69,7 +69,9 @@ class LMACBrain(InterpreterBrain):
     ``contaminants`` (a :class:`~interpretability.data.mixtures.ContaminantBank` or None: then another clip of
     the batch is the contaminant); ``time_shift`` (each training clip rotated in time by a random offset) and
     ``gain_db`` (each training clip scaled by a random gain, uniform in dB, so that the decoder meets inputs at
-    other levels than its training clips'); fine-tuning: ``guidance_weight`` (0 disables it),
+    other levels than its training clips'); ``noise_prob`` (share of training clips mixed with coloured Gaussian
+    noise of a random spectral slope, :func:`~interpretability.data.mixtures.coloured_noise`) at an SNR drawn
+    uniformly from ``noise_snr_db`` (``[low, high]`` dB); fine-tuning: ``guidance_weight`` (0 disables it),
     ``guidance_corr_threshold``, ``guidance_oracle_threshold``.
     """
 
@@ -103,6 +105,7 @@ class LMACBrain(InterpreterBrain):
             getattr(self.hparams, "contaminant_prob", 0.0) > 0
             or getattr(self.hparams, "time_shift", False)
             or getattr(self.hparams, "gain_db", 0.0)
+            or getattr(self.hparams, "noise_prob", 0.0) > 0
         )
         if not augmented:
             return super().make_view(batch, stage)
@@ -111,7 +114,7 @@ class LMACBrain(InterpreterBrain):
         clean = clean_source(batch, self.classifier)
         if getattr(self.hparams, "time_shift", False):
             wavs, clean = circular_shift(wavs, clean)
-        mixture = self.contaminate(wavs)
+        mixture = self.add_noise(self.contaminate(wavs))
         if getattr(self.hparams, "gain_db", 0.0):
             gain = random_gain(
                 wavs.shape[0], self.hparams.gain_db, device=self.device
@@ -151,6 +154,25 @@ class LMACBrain(InterpreterBrain):
             torch.rand(wavs.shape[0], 1, device=self.device) < share
         ).float()
         return chosen * mixed + (1 - chosen) * wavs
+
+    def add_noise(self, wavs):
+        """A share ``noise_prob`` of the clips ``wavs [B, N]`` mixed with coloured noise at an SNR uniform in
+        ``noise_snr_db``; the others unchanged. ``[B, N]``."""
+        from interpretability.data.mixtures import coloured_noise, mix_at_snr
+
+        share = float(getattr(self.hparams, "noise_prob", 0.0))
+        if share <= 0:
+            return wavs
+        low, high = (
+            float(v) for v in getattr(self.hparams, "noise_snr_db", (0.0, 20.0))
+        )
+        rows = wavs.shape[0]
+        noise = coloured_noise(rows, wavs.shape[1]).to(wavs.device)
+        snr_db = low + (high - low) * torch.rand(rows, device=wavs.device)
+        chosen = (torch.rand(rows, 1, device=wavs.device) < share).to(
+            wavs.dtype
+        )
+        return chosen * mix_at_snr(wavs, noise, snr_db) + (1 - chosen) * wavs
 
     @property
     def guidance_weight(self):

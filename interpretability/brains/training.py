@@ -249,6 +249,8 @@ LMAC_SETTINGS = (
     "contaminant_snr_db",
     "time_shift",
     "gain_db",
+    "noise_prob",
+    "noise_snr_db",
     "guidance_weight",
 )
 L2I_SETTINGS = ("alpha", "beta", "lr", "batch_size", "number_of_epochs")

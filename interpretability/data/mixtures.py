@@ -261,3 +261,29 @@ class ContaminantBank:
         return torch.stack(
             [self._crop(self.load(index), generator) for index in indices]
         )
+
+
+def coloured_noise(rows, samples, exponent_range=(-2.0, 1.0), generator=None):
+    """Gaussian noise whose power spectrum falls or rises as ``f ** exponent``, one exponent per row drawn
+    uniformly from ``exponent_range`` (-2 brown, -1 pink, 0 white, 1 blue). ``[rows, samples]``, unit norm.
+
+    Example
+    -------
+    >>> noise = coloured_noise(4, 16000, exponent_range=(-2.0, -2.0))
+    >>> spectrum = torch.fft.rfft(noise).abs().pow(2).mean(dim=0)
+    >>> (
+    ...     noise.shape,
+    ...     bool(spectrum[10:100].mean() > 10 * spectrum[1000:8000].mean()),
+    ... )
+    (torch.Size([4, 16000]), True)
+    """
+    white = torch.randn(rows, samples, generator=generator)
+    low, high = (float(e) for e in exponent_range)
+    exponent = low + (high - low) * torch.rand(rows, 1, generator=generator)
+    bins = torch.fft.rfftfreq(samples).clamp_min(
+        1.0 / samples
+    )  # DC bin shaped as the lowest one
+    shaped = torch.fft.irfft(
+        torch.fft.rfft(white) * bins.pow(exponent / 2), n=samples
+    )
+    return unit_norm(shaped)

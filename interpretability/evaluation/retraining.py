@@ -53,6 +53,8 @@ LMAC_TRAINING = {
     "contaminant_snr_db": 0.0,
     "time_shift": False,
     "gain_db": 0.0,
+    "noise_prob": 0.0,
+    "noise_snr_db": [0.0, 20.0],
 }
 L2I_TRAINING = {
     "alpha": 10.0,

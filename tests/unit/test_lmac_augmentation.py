@@ -1,5 +1,5 @@
-"""L-MAC's training augmentations (time shift, random gain): training clips and their clean sources change
-together, evaluation clips are untouched."""
+"""L-MAC's training augmentations (time shift, random gain, coloured noise): training clips and their clean
+sources change together, evaluation clips are untouched."""
 
 import types
 
@@ -17,7 +17,7 @@ class _Batch(types.SimpleNamespace):
         return self
 
 
-def _brain(time_shift, contaminant_prob=0.0, gain_db=0.0):
+def _brain(time_shift, contaminant_prob=0.0, gain_db=0.0, noise=None):
     torch.manual_seed(0)
     classifier = build_classifier(
         "compact_cnn", n_classes=3, channels=[8, 8, 16, 16]
@@ -31,6 +31,7 @@ def _brain(time_shift, contaminant_prob=0.0, gain_db=0.0):
         "contaminant_prob": contaminant_prob,
         "guidance_weight": 0.0,
         "mask_domain": "linear",
+        **(noise or {}),
     }
     return LMACBrain(classifier, modules={"decoder": decoder}, hparams=hparams)
 
@@ -96,3 +97,49 @@ def test_random_gain_scales_each_training_clip_and_its_clean_source():
     assert torch.allclose(view.wavs, wavs * gain[:, None], atol=1e-6)
     assert torch.allclose(view.clean, view.wavs * 0.5, atol=1e-6)
     assert torch.equal(brain.make_view(batch, sb.Stage.VALID).wavs, wavs)
+
+
+def test_coloured_noise_is_mixed_at_an_snr_of_the_range_and_the_clean_source_kept():
+    noise = {"noise_prob": 1.0, "noise_snr_db": [3.0, 9.0]}
+    brain, batch = _brain(time_shift=False, noise=noise), _batch()
+    torch.manual_seed(3)
+    view = brain.make_view(batch, sb.Stage.TRAIN)
+    wavs = batch.sig.data
+    added = view.wavs - wavs
+    snr_db = 10 * torch.log10(wavs.pow(2).sum(1) / added.pow(2).sum(1))
+    assert bool(((snr_db >= 3.0 - 1e-3) & (snr_db <= 9.0 + 1e-3)).all())
+    assert snr_db.std() > 0.1  # one SNR per clip
+    assert torch.equal(
+        view.clean, batch.clean_sig.data
+    )  # the event is the same
+    assert torch.equal(brain.make_view(batch, sb.Stage.VALID).wavs, wavs)
+
+
+def test_no_clip_gets_noise_at_share_zero():
+    noise = {"noise_prob": 0.0, "noise_snr_db": [3.0, 9.0]}
+    brain, batch = _brain(time_shift=False, noise=noise), _batch()
+    assert torch.equal(
+        brain.make_view(batch, sb.Stage.TRAIN).wavs, batch.sig.data
+    )
+
+
+def test_coloured_noise_slopes():
+    """A white row is flat, a brown row falls by about 20 dB a decade (power ~ f^-2)."""
+    from interpretability.data.mixtures import coloured_noise
+
+    generator = torch.Generator().manual_seed(0)
+    power = {
+        exponent: torch.fft.rfft(
+            coloured_noise(8, 16000, (exponent, exponent), generator=generator)
+        )
+        .abs()
+        .pow(2)
+        .mean(dim=0)
+        for exponent in (0.0, -2.0)
+    }
+    decade = {  # mean power at 100-200 Hz over that at 1-2 kHz (bins of 1 Hz)
+        e: float(p[100:200].mean() / p[1000:2000].mean())
+        for e, p in power.items()
+    }
+    assert 0.8 < decade[0.0] < 1.25
+    assert 60 < decade[-2.0] < 160
