@@ -68,6 +68,11 @@ CHANGES = (
         3,
     ),
     (
+        "coloured noise 0.5, L1 weight 3.2",
+        ("--noise_prob=0.5", "--l_1=3.2"),
+        3,
+    ),
+    (
         "coloured noise 0.5, gain +-24 dB, L1 weight 1.6",
         ("--noise_prob=0.5", "--gain_db=24.0", "--l_1=1.6"),
         3,
@@ -282,6 +287,21 @@ def level_effects(
     }
 
 
+def cpu_model():
+    """The CPU's model name (``/proc/cpuinfo``), or the architecture where it cannot be read: the scores depend on
+    the machine's floating-point kernels, so a report says where it was taken."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -335,6 +355,7 @@ def main(argv=None):
         ),
         "level": level_effects(args.data, args.classifier, args.clip_seconds),
         "base_args": lmac_args([f"--precision={args.precision}"]),
+        "machine": f"{cpu_model()}, {os.cpu_count()} CPUs",
         "seeds": args.seeds,
         "conditions": list(CONDITIONS),
         "changes": [],

@@ -511,17 +511,20 @@ def lmac_learning_curve_table(report):
 
 def lmac_hard_variant_table(report):
     """The hard-variant benchmark (``benchmarks/lmac_hard_variant.py``): per change to L-MAC's training, the mean
-    AI / AD / AG over seeds in every condition, the spread of AI over the seeds, and the conditions in which the
-    mean is ahead of GradCAM on all three."""
+    AI / AD / AG over seeds in every condition, the mean mask value (MM: AI, AD and AG favour larger masks), the
+    spread of AI over the seeds, and the conditions in which the mean is ahead of GradCAM on all three."""
     conditions = report["conditions"]
     names = dict(CONDITIONS)
     lines = [
-        f"| change to L-MAC's training | runs | training time | {_condition_columns(conditions)} | AI over the seeds "
-        "(lowest-highest, per condition) | ahead of GradCAM on AI, AD and AG |",
+        f"| change to L-MAC's training | runs | training time | {_condition_columns(conditions)} | mask mean "
+        "(per condition) | AI over the seeds (lowest-highest, per condition) | ahead of GradCAM on AI, AD and AG |",
         "| --- | --- | --- | "
         + " | ".join("---" for _ in conditions)
-        + " | --- | --- |",
+        + " | --- | --- | --- |",
     ]
+
+    def mask_means(scores):
+        return " / ".join(f"{scores[c]['MM']:.2f}" for c in conditions)
 
     for entry in report["changes"]:
         runs = entry["runs"]
@@ -537,11 +540,13 @@ def lmac_hard_variant_table(report):
         ]
         cells = " | ".join(_scores_cell(entry["mean"][c]) for c in conditions)
         lines.append(
-            f"| {entry['change']} | {len(runs)} | {seconds} s | {cells} | {spread} | "
+            f"| {entry['change']} | {len(runs)} | {seconds} s | {cells} | {mask_means(entry['mean'])} | {spread} | "
             f"{', '.join(ahead) or 'none'} |"
         )
     cells = " | ".join(_scores_cell(report["gradcam"][c]) for c in conditions)
-    lines.append(f"| GradCAM (no training) | - | - | {cells} | - | - |")
+    lines.append(
+        f"| GradCAM (no training) | - | - | {cells} | {mask_means(report['gradcam'])} | - | - |"
+    )
     return "\n".join(lines)
 
 
@@ -618,6 +623,17 @@ EXPERIMENTS = {
         lmac_hard_variant_table,
     ),
 }
+# The hard-variant benchmark taken again in fp32 on another CPU, on the hard sets of two generator seeds
+for _seed in (7, 8):
+    _file = f"docs/experiments/lmac_hard_variant_fp32_seed{_seed}.json"
+    EXPERIMENTS[f"lmac-hard-variant-fp32-seed{_seed}"] = (
+        _file,
+        lmac_hard_variant_table,
+    )
+    EXPERIMENTS[f"lmac-hard-variant-fp32-seed{_seed}-level"] = (
+        _file,
+        lmac_hard_variant_level_table,
+    )
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )
