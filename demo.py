@@ -370,12 +370,15 @@ def main():
         report = write_report(out)
         stages.record("report", time.time() - started)
 
+    from interpretability.runtime import cpu_model
+
     summary = {
         "settings": {
             key: value
             for key, value in vars(args).items()
             if key not in ("out", "no_report")
         },
+        "machine": f"{cpu_model()}, {os.cpu_count()} CPUs",
         "seconds": dict(stages.seconds),
         "classifier": classifier,
         "classifier_shuffled_labels": shuffled,

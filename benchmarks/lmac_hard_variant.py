@@ -287,21 +287,6 @@ def level_effects(
     }
 
 
-def cpu_model():
-    """The CPU's model name (``/proc/cpuinfo``), or the architecture where it cannot be read: the scores depend on
-    the machine's floating-point kernels, so a report says where it was taken."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -336,6 +321,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sys.path.insert(0, ROOT)
     from interpretability.results import atomic_write_json
+    from interpretability.runtime import cpu_model
 
     os.makedirs(args.work, exist_ok=True)
     changes = [

@@ -51,6 +51,15 @@ def _seconds(summary, name):
     return f"{value:.0f} s" if isinstance(value, (int, float)) else "-"
 
 
+def _total_seconds(summary):
+    """The demo's wall time after set-up: every stage, the two chains counted by their side-by-side wall time."""
+    return sum(
+        v
+        for k, v in summary.get("seconds", {}).items()
+        if k not in CHAINED and isinstance(v, (int, float))
+    )
+
+
 def _settings(summary):
     s = summary["settings"]
     return f"{s['n_classes']} classes x {s['clips_per_class']} clips x {s['duration']:g} s, seed {s['seed']}"
@@ -155,11 +164,7 @@ def stages_table(summary):
         )
     )
     seconds = summary.get("seconds", {})
-    total = sum(
-        v
-        for k, v in seconds.items()
-        if k not in CHAINED and isinstance(v, (int, float))
-    )
+    total = _total_seconds(summary)
     lines = ["| stage | result | time |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {t} |" for a, b, t in rows]
     if "interpreters" in seconds:
@@ -592,6 +597,78 @@ def lmac_hard_variant_level_table(report):
     )
 
 
+def demo_other_cpu_table(other, root=None):
+    """The README's demo run (``docs/demo_summary.json``) beside ``other``, a summary of the same demo taken on
+    another CPU: time, the classifier, L-MAC's and GradCAM's AI / AD / AG per condition, L2I, and the sanity check."""
+    with open(
+        os.path.join(root or ROOT, "docs", "demo_summary.json"),
+        encoding="utf-8",
+    ) as handle:
+        readme = json.load(handle)
+
+    def classifier(summary):
+        c = summary["classifier"]
+        loaded = (
+            f", best epoch {c['epoch_loaded']}" if "epoch_loaded" in c else ""
+        )
+        return f"{c['acc']:.3f} (mean decision probability {c['mean_confidence']:.2f}{loaded})"
+
+    def sanity(summary):
+        s = summary["comparison"]["sanity_retrained"]["lmac"]
+        return (
+            f"{s['retrain_control']:.2f} / {s['model_randomisation']:.2f} / "
+            f"{s['data_randomisation']:.2f}"
+        )
+
+    rows = [
+        (
+            "machine, training precision",
+            lambda r: (
+                f"{r.get('machine', 'not recorded (AMD EPYC)')}, {r['settings']['precision']}"
+            ),
+        ),
+        (
+            "time after set-up",
+            lambda r: f"{_total_seconds(r) / 60:.1f} min",
+        ),
+        (
+            "`make demo` on a fresh clone, set-up included",
+            lambda r: (
+                f"{r['make_demo_seconds_fresh_clone'] / 60:.1f} min"
+                if "make_demo_seconds_fresh_clone" in r
+                else "-"
+            ),
+        ),
+        ("classifier test accuracy", classifier),
+        *(
+            (
+                f"{title}: L-MAC / GradCAM AI / AD / AG",
+                lambda r, c=condition: (
+                    f"{_scores_cell(r['comparison'][c]['lmac'])} vs "
+                    f"{_scores_cell(r['comparison'][c]['gradcam'])}"
+                ),
+            )
+            for condition, title in CONDITIONS
+        ),
+        (
+            "L2I fidelity top-1",
+            lambda r: f"{r['l2i']['fidelity_top1']:.3f}",
+        ),
+        (
+            "L-MAC sanity: retraining control / model / data randomisation",
+            sanity,
+        ),
+    ]
+    lines = [
+        "| figure | the run above | the same demo on another CPU |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {name} | {cell(readme)} | {cell(other)} |" for name, cell in rows
+    ]
+    return "\n".join(lines)
+
+
 # Tables of experiments kept beside the demo's summary: name -> (JSON file from the repository root, renderer)
 EXPERIMENTS = {
     "lmac-layers": (
@@ -623,6 +700,10 @@ EXPERIMENTS = {
         lmac_hard_variant_table,
     ),
 }
+EXPERIMENTS["demo-other-cpu"] = (
+    "docs/experiments/demo_summary_xeon_fp32.json",
+    demo_other_cpu_table,
+)
 # The hard-variant benchmark taken again in fp32 on another CPU, on the hard sets of two generator seeds
 for _seed in (7, 8):
     _file = f"docs/experiments/lmac_hard_variant_fp32_seed{_seed}.json"

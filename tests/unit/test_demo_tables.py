@@ -404,3 +404,31 @@ def test_hard_variant_on_another_cpu_claims_of_the_readmes():
     ) as handle:
         text = handle.read()
     assert "\nnoise_prob: 0.0" in text and "\nl_1: 6.4" in text
+
+
+def test_demo_on_another_cpu_claims_of_the_readme(summary):
+    """What README.md says of docs/experiments/demo_summary_xeon_fp32.json beside the README's run."""
+    from interpretability.evaluation.tables import margins
+    from interpretability.report.demo_tables import _total_seconds
+
+    other = _experiment("demo_summary_xeon_fp32.json")
+    assert (
+        "Xeon" in other["machine"] and other["settings"]["precision"] == "fp32"
+    )
+    assert other["settings"] == {**summary["settings"], "precision": "fp32"}
+    classifier = other["classifier"]
+    assert classifier["epoch_loaded"] == 6 and other["settings"]["epochs"] == 20
+    assert abs(classifier["acc"] - 0.84) < 0.005
+    assert (
+        classifier["mean_confidence"]
+        < summary["classifier"]["mean_confidence"] - 0.2
+    )
+    comparison = other["comparison"]
+    lead = margins(comparison)["in_domain"]["lmac"]
+    assert lead["AI"] > 0 and lead["AD"] > 0 and lead["AG"] > 0
+    for condition in ("other_class_mixture", "white_noise"):
+        lmac, gradcam = (comparison[condition][m] for m in ("lmac", "gradcam"))
+        assert lmac["AI"] < gradcam["AI"] and lmac["AD"] > gradcam["AD"]
+    assert abs(other["l2i"]["fidelity_top1"] - 0.80) < 0.005
+    assert other["make_demo_seconds_fresh_clone"] > 900
+    assert _total_seconds(other) > 900
