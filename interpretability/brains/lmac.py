@@ -61,6 +61,14 @@ def random_gain(rows, gain_db, device=None):
     return torch.pow(10.0, decibels / 20).to(device)
 
 
+def _blend_share(wavs, mixed, share):
+    """Each row of ``mixed`` with probability ``share``, else that row of ``wavs``; both ``[B, N]``."""
+    chosen = (torch.rand(wavs.shape[0], 1, device=wavs.device) < share).to(
+        wavs.dtype
+    )
+    return chosen * mixed + (1 - chosen) * wavs
+
+
 class LMACBrain(InterpreterBrain):
     """``modules.decoder`` is an :class:`~interpretability.interpreters.lmac.LMACDecoder`.
 
@@ -150,10 +158,7 @@ class LMACBrain(InterpreterBrain):
         mixed = mix_at_snr(
             wavs, contaminant, getattr(self.hparams, "contaminant_snr_db", 0.0)
         )
-        chosen = (
-            torch.rand(wavs.shape[0], 1, device=self.device) < share
-        ).float()
-        return chosen * mixed + (1 - chosen) * wavs
+        return _blend_share(wavs, mixed, share)
 
     def add_noise(self, wavs):
         """A share ``noise_prob`` of the clips ``wavs [B, N]`` mixed with coloured noise at an SNR uniform in
@@ -169,10 +174,7 @@ class LMACBrain(InterpreterBrain):
         rows = wavs.shape[0]
         noise = coloured_noise(rows, wavs.shape[1]).to(wavs.device)
         snr_db = low + (high - low) * torch.rand(rows, device=wavs.device)
-        chosen = (torch.rand(rows, 1, device=wavs.device) < share).to(
-            wavs.dtype
-        )
-        return chosen * mix_at_snr(wavs, noise, snr_db) + (1 - chosen) * wavs
+        return _blend_share(wavs, mix_at_snr(wavs, noise, snr_db), share)
 
     @property
     def guidance_weight(self):

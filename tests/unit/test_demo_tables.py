@@ -328,7 +328,7 @@ def test_hard_variant_on_another_cpu_claims_of_the_readmes():
     amd = _experiment("lmac_hard_variant.json")
     conditions = amd["conditions"]
     seven, eight = sets[7][0], sets[8][0]
-    assert "--precision=fp32" in seven["base_args"] + eight["base_args"]
+    assert all("--precision=fp32" in r["base_args"] for r in (seven, eight))
     assert all("Xeon" in r["machine"] for r in (seven, eight))
     assert abs(seven["classifier_acc"] - 0.76) < 0.005
     assert abs(eight["classifier_acc"] - 0.84) < 0.005
@@ -430,5 +430,4 @@ def test_demo_on_another_cpu_claims_of_the_readme(summary):
         lmac, gradcam = (comparison[condition][m] for m in ("lmac", "gradcam"))
         assert lmac["AI"] < gradcam["AI"] and lmac["AD"] > gradcam["AD"]
     assert abs(other["l2i"]["fidelity_top1"] - 0.80) < 0.005
-    assert other["make_demo_seconds_fresh_clone"] > 900
     assert _total_seconds(other) > 900
