@@ -32,6 +32,18 @@ def native_bf16():
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
+def setup_seconds():
+    """The wall time of the set-up that made this virtual environment (``make install`` writes it to
+    ``<venv>/.setup_seconds``); None when it was made otherwise."""
+    try:
+        with open(
+            os.path.join(sys.prefix, ".setup_seconds"), encoding="utf-8"
+        ) as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 class Stages:
     """Runs the recipe stages, skipping those already done, and records each one's wall time."""
 
@@ -380,6 +392,7 @@ def main():
         },
         "machine": f"{cpu_model()}, {os.cpu_count()} CPUs",
         "seconds": dict(stages.seconds),
+        "setup_seconds": setup_seconds(),
         "classifier": classifier,
         "classifier_shuffled_labels": shuffled,
         "lmac": lmac,
@@ -500,6 +513,11 @@ def print_summary(summary, out, report, written):
         + ", ".join(f"{name} {value:.0f}" for name, value in seconds.items())
         + f"; total {total:.0f} (the two chains of interpreters ran side by side)"
     )
+    if summary.get("setup_seconds") is not None:
+        print(
+            f"  set-up (s):   {summary['setup_seconds']} (make install); with it {total + summary['setup_seconds']:.0f} "
+            f"= {(total + summary['setup_seconds']) / 60:.1f} min"
+        )
 
 
 if __name__ == "__main__":

@@ -174,6 +174,14 @@ def stages_table(summary):
             f"{_seconds(summary, 'interpreters')} |"
         )
     lines.append(f"| total (after set-up) | | {total / 60:.1f} min |")
+    setup = summary.get("setup_seconds")
+    if isinstance(setup, (int, float)):
+        lines.append(
+            f"| set-up (`make install`: virtual environment, dependencies) | | {setup:.0f} s |"
+        )
+        lines.append(
+            f"| total with set-up | | **{(total + setup) / 60:.1f} min** |"
+        )
     return "\n".join(lines)
 
 
