@@ -718,6 +718,11 @@ EXPERIMENTS.update(
         )
     }
 )
+# The coloured-noise changes on the hard set of the first table, on its machine (AMD EPYC, bf16)
+EXPERIMENTS["lmac-hard-variant-noise-bf16"] = (
+    "docs/experiments/lmac_hard_variant_noise_bf16.json",
+    lmac_hard_variant_table,
+)
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )

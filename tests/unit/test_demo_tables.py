@@ -431,3 +431,73 @@ def test_demo_on_another_cpu_claims_of_the_readme(summary):
         assert lmac["AI"] < gradcam["AI"] and lmac["AD"] > gradcam["AD"]
     assert abs(other["l2i"]["fidelity_top1"] - 0.80) < 0.005
     assert _total_seconds(other) > 900
+
+
+def test_coloured_noise_on_the_first_hard_set_claims_of_the_esc50_readme():
+    """What recipes/ESC50/README.md and README.md say of docs/experiments/lmac_hard_variant_noise_bf16.json."""
+    report = _experiment("lmac_hard_variant_noise_bf16.json")
+    first = _experiment("lmac_hard_variant.json")
+    # the same set and classifier as the first table: same accuracy, GradCAM and default figures
+    assert report["classifier_acc"] == first["classifier_acc"] == 0.8
+    assert report["gradcam"] == first["gradcam"]
+    by_name = {c["change"]: c for c in report["changes"]}
+    first_defaults = next(
+        c for c in first["changes"] if c["change"] == "recipe defaults"
+    )
+    assert by_name["recipe defaults"]["mean"] == first_defaults["mean"]
+    gradcam = report["gradcam"]
+    assert "AMD EPYC" in report["machine"] and "--precision=bf16" in " ".join(
+        report["base_args"]
+    )
+    assert gradcam["in_domain"]["AI"] == 72.0
+    conditions = ("in_domain", "other_class_mixture", "white_noise")
+
+    def ahead(name):
+        mean = by_name[name]["mean"]
+        return {c: _ahead(mean[c], gradcam[c]) for c in conditions}
+
+    noise = by_name["coloured noise 0.5"]["mean"]
+    assert (
+        noise["white_noise"]["AD"]
+        < by_name["recipe defaults"]["mean"]["white_noise"]["AD"] - 9
+    )
+    assert not any(
+        any(v.values()) for v in ahead("coloured noise 0.5").values()
+    )
+    half = by_name["coloured noise 0.5, L1 weight 3.2"]["mean"]
+    lead = ahead("coloured noise 0.5, L1 weight 3.2")
+    for condition in ("in_domain", "other_class_mixture"):
+        assert half[condition]["AI"] == gradcam[condition]["AI"]
+        assert lead[condition]["AD"]
+    assert lead["in_domain"]["AG"] and not lead["other_class_mixture"]["AG"]
+    assert not any(lead["white_noise"].values())
+    gain = ahead("coloured noise 0.5, gain +-24 dB")
+    assert all(gain["other_class_mixture"].values())
+    assert not all(gain["in_domain"].values()) and not all(
+        gain["white_noise"].values()
+    )
+    name = "coloured noise 0.5, gain +-24 dB, L1 weight 1.6"
+    quarter, lead = by_name[name]["mean"], ahead(name)
+    assert 0.6 <= min(quarter[c]["MM"] for c in conditions)
+    assert max(quarter[c]["MM"] for c in conditions) <= 0.85
+    assert not lead["in_domain"]["AI"]
+    assert (
+        not lead["other_class_mixture"]["AG"] and not lead["white_noise"]["AG"]
+    )
+    # across the three hard sets no change leads on AI, AD and AG in every condition of every set it ran on
+    everywhere = {}
+    for path in (
+        "lmac_hard_variant.json",
+        "lmac_hard_variant_noise_bf16.json",
+        "lmac_hard_variant_fp32_seed7.json",
+        "lmac_hard_variant_fp32_seed8.json",
+    ):
+        other = _experiment(path)
+        for change in other["changes"]:
+            everywhere.setdefault(change["change"], []).append(
+                all(
+                    all(_ahead(change["mean"][c], other["gradcam"][c]).values())
+                    for c in conditions
+                )
+            )
+    assert not [name for name, leads in everywhere.items() if all(leads)]
