@@ -545,7 +545,7 @@ def train_l2i(hparams, run_opts, manifests):
     ``n_classes``), ``tau``, ``mask_eps``, the :class:`L2IBrain` options, loaders, ``epoch_counter``,
     ``checkpointer``.
     """
-    from interpretability.inference import export_interpreter
+    from interpretability.interpreters.io import export_interpreter
 
     classifier, classifier_source = load_explained_classifier(
         hparams, manifests

@@ -172,7 +172,7 @@ def train_lmac(hparams, run_opts, manifests):
     )
     if hparams.get("pretrained_interpreter"):
         from interpretability.evaluation.explainers import check_same_classifier
-        from interpretability.inference import interpreter_folder
+        from interpretability.interpreters.io import interpreter_folder
 
         check_same_classifier(
             classifier,

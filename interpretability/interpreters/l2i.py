@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from interpretability.classifiers.io import HPARAMS_FILE
 from interpretability.errors import CheckpointError
+from interpretability.interpreters.io import DECODER_FILE, interpreter_folder
 from interpretability.interpreters.lmac import _fit as fit_to_grid
 from interpretability.interpreters.nmf import read_description
 from interpretability.spectral import apply_mask
@@ -608,14 +609,14 @@ def l2i_objective(
 
 def load_l2i(folder, device="cpu"):
     """Load the L2I interpreter of an interpreter folder (``train_l2i.py``'s ``<output_folder>/interpreter/``,
-    written by :func:`~interpretability.inference.export_interpreter`: its ``decoder.ckpt`` holds Psi, Theta and
+    written by :func:`~interpretability.interpreters.io.export_interpreter`: its ``decoder.ckpt`` holds Psi, Theta and
     the dictionary). Returns ``(L2IInterpreter, description)``; a folder that is not an L2I interpreter, or whose
     checkpoint does not match its ``hyperparams.yaml``, raises :class:`CheckpointError` naming the file.
 
     Example
     -------
     >>> import tempfile
-    >>> from interpretability.inference import export_interpreter
+    >>> from interpretability.interpreters.io import export_interpreter
     >>> psi = L2IPsi({"block1": 8}, n_components=4, width=8)
     >>> interpreter = L2IInterpreter(
     ...     psi, L2ITheta(4, 3, attention_dim=8), torch.rand(513, 4)
@@ -637,8 +638,6 @@ def load_l2i(folder, device="cpu"):
     ... )
     (True, 'l2i')
     """
-    from interpretability.inference import DECODER_FILE, interpreter_folder
-
     folder = interpreter_folder(folder)
     description_path = os.path.join(folder, HPARAMS_FILE)
     description = read_description(

@@ -24,6 +24,7 @@ MODULES = [
     "interpretability.metrics.stats",
     "interpretability.metrics.structure",
     "interpretability.interpreters.gradient",
+    "interpretability.interpreters.io",
     "interpretability.interpreters.l2i",
     "interpretability.interpreters.lmac",
     "interpretability.interpreters.nmf",

@@ -104,3 +104,6 @@ def test_a_fresh_clone_gave_the_figures_of_the_readmes_run():
     assert again, "no recorded run gave the committed summary's figures"
     assert again[-1]["differing"] == 0 and again[-1]["only_in_one"] == 0
     assert again[-1]["figures"] == len(figures(summary))
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    assert f"gave the same {len(figures(summary)):,} figures" in readme
