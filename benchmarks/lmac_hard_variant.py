@@ -150,7 +150,12 @@ class TopAreaMask:
         return keep.to(view.magnitude.dtype).view_as(view.magnitude)
 
 
-MATCHED_AREA_CHANGES = ("recipe defaults", "gain +-24 dB")
+MATCHED_AREA_CHANGES = (
+    "recipe defaults",
+    "gain +-24 dB",
+    "coloured noise 0.5, gain +-24 dB",
+    "coloured noise 0.5, L1 weight 3.2",
+)
 
 
 def matched_area_scores(args, run_folder):

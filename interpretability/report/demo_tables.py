@@ -723,6 +723,10 @@ EXPERIMENTS["lmac-hard-variant-noise-bf16"] = (
     "docs/experiments/lmac_hard_variant_noise_bf16.json",
     lmac_hard_variant_table,
 )
+EXPERIMENTS["lmac-hard-variant-noise-bf16-matched-area"] = (
+    "docs/experiments/lmac_hard_variant_noise_bf16.json",
+    lmac_matched_area_table,
+)
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )

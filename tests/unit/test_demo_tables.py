@@ -508,3 +508,33 @@ def test_coloured_noise_on_the_first_hard_set_claims_of_the_esc50_readme():
                 )
             )
     assert not [name for name, leads in everywhere.items() if all(leads)]
+
+
+def test_coloured_noise_at_matched_area_claims_of_the_esc50_readme():
+    """recipes/ESC50/README.md on the matched-area rows of docs/experiments/lmac_hard_variant_noise_bf16.json."""
+    report = _experiment("lmac_hard_variant_noise_bf16.json")
+    matched = {
+        c["change"]: c["matched_area"]["mean"]
+        for c in report["changes"]
+        if c.get("matched_area")
+    }
+
+    def ahead(name, condition):
+        return _ahead(
+            matched[name][condition]["lmac"],
+            matched[name][condition]["gradcam"],
+        )
+
+    gain, half = (
+        "coloured noise 0.5, gain +-24 dB",
+        "coloured noise 0.5, L1 weight 3.2",
+    )
+    for name in (gain, half):
+        assert all(ahead(name, "other_class_mixture").values())
+        for method in ("lmac", "gradcam"):
+            assert matched[name]["white_noise"][method]["AI"] == 0.0
+    mixture = matched[gain]["other_class_mixture"]
+    for key in ("AI", "AG"):
+        assert mixture["lmac"][key] - mixture["gradcam"][key] <= 1.5
+    assert all(ahead(gain, "in_domain").values())
+    assert ahead(half, "in_domain") == {"AI": True, "AD": True, "AG": False}
