@@ -44,7 +44,9 @@ logging.getLogger("speechbrain.utils.train_logger").addFilter(
 
 
 # hparams every recipe takes, with their defaults, when its hparams file does not set them
-RECIPE_DEFAULTS = {"download": "True", "checksum": "null"}
+RECIPE_DEFAULTS = {"download": "True", "checksum": "null", "report": "False"}
+# The hparams of the recipe run in this process (load_recipe), for what run_recipe does after it: the report
+_LOADED = {}
 
 
 def with_recipe_defaults(text):
@@ -87,6 +89,7 @@ def load_recipe(argv):
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
+    _LOADED["hparams"] = hparams
     return hparams, run_opts
 
 
@@ -99,6 +102,7 @@ RESUMABLE_CHANGES = frozenset(
         "checksum",
         "skip_prep",
         "skip_stages",
+        "report",
         "n_export",
         "valid_metrics_every",
         "num_workers",
@@ -320,6 +324,7 @@ def run_recipe(main, argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
         main(argv)
+        write_requested_report(_LOADED.pop("hparams", None))
     except InputError as err:
         if (
             logging.getLogger().handlers
@@ -329,6 +334,56 @@ def run_recipe(main, argv=None):
         sys.exit(2)
     finally:
         end_process_group()
+
+
+# The folders of models a run explains that live outside its output folder (evaluate.py's --pretrained_* options)
+REPORT_INTERPRETERS = {
+    "lmac": "pretrained_interpreter",
+    "lmac_ft": "pretrained_lmac_ft",
+    "l2i": "pretrained_l2i",
+}
+
+
+def write_requested_report(hparams):
+    """With ``--report True``: the HTML report of the finished run's output folder (``<output_folder>/report/``,
+    :func:`interpretability.report.write_report`), written by the main process; returns its path, else None."""
+    if not hparams or not hparams.get("report"):
+        return None
+    from speechbrain.utils.distributed import if_main_process
+
+    if not if_main_process():
+        return None
+    from interpretability.report import write_report
+
+    def local_folder(key):
+        value = hparams.get(key)
+        return (
+            value if isinstance(value, str) and os.path.isdir(value) else None
+        )
+
+    interpreters = {
+        name: local_folder(key)
+        for name, key in REPORT_INTERPRETERS.items()
+        if local_folder(key)
+    }
+    classifier = local_folder("pretrained_classifier")
+    if classifier and not os.path.isfile(
+        os.path.join(classifier, "model.ckpt")
+    ):
+        exported = os.path.join(classifier, "classifier")  # a run folder
+        classifier = (
+            exported
+            if os.path.isfile(os.path.join(exported, "model.ckpt"))
+            else None
+        )
+    path = write_report(
+        hparams["output_folder"],
+        classifier=classifier,
+        interpreters=interpreters or None,
+    )
+    logging.getLogger("recipe").info("report (open it, listen): %s", path)
+    print(f"report (open it, listen): {path}")
+    return path
 
 
 def end_process_group():
