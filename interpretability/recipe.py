@@ -66,12 +66,24 @@ def with_recipe_defaults(text):
     )
 
 
+def check_checkpoint_mode(overrides):
+    """``--checkpoint_mode`` is min or max: checked before the hparams build the early stopper, which would
+    otherwise fail with a traceback. ``overrides``: SpeechBrain's, a YAML string or a dict."""
+    given = (
+        yaml.safe_load(overrides) if isinstance(overrides, str) else overrides
+    )
+    mode = (given or {}).get("checkpoint_mode", "min")
+    if mode not in ("min", "max"):
+        raise InputError(f"checkpoint_mode must be min or max, not {mode!r}")
+
+
 def load_recipe(argv):
     """Parse ``hparams.yaml [--overrides]``, load the hparams, init DDP and create the experiment folder.
 
     Returns ``(hparams, run_opts)``.
     """
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    check_checkpoint_mode(overrides)
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         text = with_recipe_defaults(fin.read())

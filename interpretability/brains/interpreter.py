@@ -19,6 +19,7 @@ from interpretability.brains.classifier import batch_tensor, stop_on_plateau
 from interpretability.brains.distributed import CPUDistributedMixin
 from interpretability.brains.resume import ResumableMixin
 from interpretability.classifiers.base import count_parameters
+from interpretability.errors import InputError
 from interpretability.interpreters.lmac import masked_logits as masked_pair
 from interpretability.metrics.faithfulness import (
     faithfulness_metrics,
@@ -281,6 +282,11 @@ class InterpreterBrain(ResumableMixin, CPUDistributedMixin, sb.Brain):
         if stage == sb.Stage.VALID:
             key = getattr(self.hparams, "checkpoint_key", "loss")
             mode = getattr(self.hparams, "checkpoint_mode", "min")
+            if key not in stats:
+                raise InputError(
+                    f"checkpoint_key {key!r} is not a validation metric of "
+                    f"{type(self).__name__}; it has: {', '.join(sorted(stats))}"
+                )
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch},
                 train_stats={"loss": self.train_loss},
