@@ -382,6 +382,7 @@ def main():
         report = write_report(out)
         stages.record("report", time.time() - started)
 
+    from interpretability.report.reproduction import folder_fingerprint
     from interpretability.runtime import cpu_model
 
     summary = {
@@ -393,6 +394,7 @@ def main():
         "machine": f"{cpu_model()}, {os.cpu_count()} CPUs",
         "seconds": dict(stages.seconds),
         "setup_seconds": setup_seconds(),
+        "data_fingerprint": folder_fingerprint(data),
         "classifier": classifier,
         "classifier_shuffled_labels": shuffled,
         "lmac": lmac,

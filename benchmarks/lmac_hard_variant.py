@@ -33,6 +33,8 @@ METRICS = ("AI", "AD", "AG", "MM")
 BASE_ARGS = ("--number_of_epochs=10", "--precision=bf16")
 RECIPE_SEED = 1986  # lmac_cnn6.yaml's seed: runs with it get no --seed option
 
+BY_VALID_AG = ("--checkpoint_key=AG", "--checkpoint_mode=max")
+
 # (what changes, options of train_lmac.py added to BASE_ARGS, how many of --seeds it is trained with): the
 # changes that one seed ruled out keep one run; the candidates are repeated over seeds, as one seed's scores swing
 # by tens of AI points.
@@ -75,6 +77,23 @@ CHANGES = (
     (
         "coloured noise 0.5, gain +-24 dB, L1 weight 1.6",
         ("--noise_prob=0.5", "--gain_db=24.0", "--l_1=1.6"),
+        3,
+    ),
+    # the checkpoint kept (and the early stop) by the validation fold's AG instead of its loss
+    ("checkpoint by validation AG", BY_VALID_AG, 3),
+    (
+        "coloured noise 0.5, gain +-24 dB, checkpoint by validation AG",
+        ("--noise_prob=0.5", "--gain_db=24.0", *BY_VALID_AG),
+        3,
+    ),
+    (
+        "coloured noise 0.5, L1 weight 3.2, checkpoint by validation AG",
+        ("--noise_prob=0.5", "--l_1=3.2", *BY_VALID_AG),
+        3,
+    ),
+    (
+        "coloured noise 0.5, gain +-24 dB, L1 weight 1.6, checkpoint by validation AG",
+        ("--noise_prob=0.5", "--gain_db=24.0", "--l_1=1.6", *BY_VALID_AG),
         3,
     ),
 )

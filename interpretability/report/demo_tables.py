@@ -605,16 +605,21 @@ def lmac_hard_variant_level_table(report):
     )
 
 
-OTHER_CPU_RUN = "docs/experiments/demo_summary_xeon_fp32.json"
+# The same demo taken from a fresh clone on other CPUs: an Intel Xeon without native bf16 (so fp32), and an Intel
+# Xeon with AMX (bf16)
+OTHER_CPU_RUNS = (
+    "docs/experiments/demo_summary_xeon_fp32.json",
+    "docs/experiments/demo_summary_xeon_bf16.json",
+)
 
 
 def demo_other_cpu_table(summary, root=None):
-    """``summary`` (the README's demo run) beside the same demo taken on another CPU (``OTHER_CPU_RUN`` under
+    """``summary`` (the README's demo run) beside the same demo taken on other CPUs (``OTHER_CPU_RUNS`` under
     ``root``): time, the classifier, L-MAC's and GradCAM's AI / AD / AG per condition, L2I, and the sanity check."""
-    with open(
-        os.path.join(root or ROOT, OTHER_CPU_RUN), encoding="utf-8"
-    ) as handle:
-        other = json.load(handle)
+    others = []
+    for path in OTHER_CPU_RUNS:
+        with open(os.path.join(root or ROOT, path), encoding="utf-8") as handle:
+            others.append(json.load(handle))
 
     def classifier(run):
         c = run["classifier"]
@@ -641,6 +646,14 @@ def demo_other_cpu_table(summary, root=None):
             "time after set-up",
             lambda r: f"{_total_seconds(r) / 60:.1f} min",
         ),
+        (
+            "time with set-up (`make install`)",
+            lambda r: (
+                f"{(_total_seconds(r) + r['setup_seconds']) / 60:.1f} min"
+                if r.get("setup_seconds") is not None
+                else "not recorded"
+            ),
+        ),
         ("classifier test accuracy", classifier),
         *(
             (
@@ -662,11 +675,18 @@ def demo_other_cpu_table(summary, root=None):
         ),
     ]
     lines = [
-        "| figure | the run above | the same demo on another CPU |",
-        "| --- | --- | --- |",
+        "| figure | the run above |"
+        + "".join(
+            f" another CPU, {other['settings']['precision']} |"
+            for other in others
+        ),
+        "| --- | --- |" + " --- |" * len(others),
     ]
     lines += [
-        f"| {name} | {cell(summary)} | {cell(other)} |" for name, cell in rows
+        f"| {name} | {cell(summary)} | "
+        + " | ".join(cell(other) for other in others)
+        + " |"
+        for name, cell in rows
     ]
     return "\n".join(lines)
 

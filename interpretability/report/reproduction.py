@@ -3,6 +3,9 @@
     python -m interpretability.report.reproduction docs/demo_summary.json results/demo/summary.json \
         [--record docs/experiments/demo_reproduction.json]
 
+When both summaries hold a ``data_fingerprint`` (:func:`folder_fingerprint` of the synthetic set), it also says
+whether the two runs trained on the same bytes.
+
 A figure is every number of the summary (metrics, counts, settings) with its path, except what describes the run
 rather than its result: the wall times (``seconds``, ``setup_seconds``) and the ``machine``. ``--record`` adds the
 comparison to a JSON list (machine, precision, figures compared, figures differing, and a fingerprint of the
@@ -47,6 +50,22 @@ def fingerprint(summary):
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
+def folder_fingerprint(folder):
+    """SHA-256 of every file under ``folder``: relative paths and bytes, in sorted order (hex, 16 characters).
+    Two runs with one data fingerprint trained on the same bytes, so figures that differ part after the data."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, folder).encode("utf-8") + b"\0")
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
 def compare(reference, other):
     """``{"figures": n compared, "differing": [(path, a, b)], "only_in_reference": [...], "only_in_other": [...]}``."""
     a, b = figures(reference), figures(other)
@@ -82,6 +101,13 @@ def main(argv=None):
         f"{len(result['only_in_reference'])} only in {args.reference}, "
         f"{len(result['only_in_other'])} only in {args.other}"
     )
+    data = [run.get("data_fingerprint") for run in (reference, other)]
+    if None not in data and data[0] == data[1]:
+        print(f"same data (fingerprint {data[0]})")
+    elif None not in data:
+        print(
+            f"the data differ ({data[0]} vs {data[1]}): the runs part before any training"
+        )
     for path, a, b in result["differing"][:20]:
         print(f"  {path}: {a} vs {b}")
     if args.record:

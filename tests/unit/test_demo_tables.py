@@ -440,6 +440,44 @@ def test_demo_on_another_cpu_claims_of_the_readme(summary):
     assert _total_seconds(other) > 900
 
 
+def test_demo_on_a_bf16_xeon_claims_of_the_readme(summary):
+    """What README.md says of docs/experiments/demo_summary_xeon_bf16.json beside the README's run and the fp32
+    Xeon's."""
+    from interpretability.evaluation.tables import margins
+    from interpretability.report.demo_tables import _total_seconds
+
+    other = _experiment("demo_summary_xeon_bf16.json")
+    fp32 = _experiment("demo_summary_xeon_fp32.json")
+    assert (
+        "Xeon" in other["machine"] and other["settings"] == summary["settings"]
+    )
+    classifier = other["classifier"]
+    # the same early stop as the fp32 Xeon, not the AMD run's
+    assert classifier["epoch_loaded"] == fp32["classifier"]["epoch_loaded"] == 6
+    assert classifier["acc"] == fp32["classifier"]["acc"]
+    assert summary["classifier"]["epoch_loaded"] == 19
+    assert (
+        classifier["mean_confidence"]
+        < summary["classifier"]["mean_confidence"] - 0.2
+    )
+    comparison = other["comparison"]
+    lead = margins(comparison)["in_domain"]["lmac"]
+    assert lead["AI"] > 0 and lead["AD"] > 0 and lead["AG"] > 0
+    for run in (other, fp32):
+        for condition in ("other_class_mixture", "white_noise"):
+            lmac, gradcam = (
+                run["comparison"][condition][m] for m in ("lmac", "gradcam")
+            )
+            assert lmac["AD"] > gradcam["AD"]
+    assert abs(other["l2i"]["fidelity_top1"] - 0.775) < 0.005
+    sanity = comparison["sanity_retrained"]["lmac"]
+    assert sanity["retrain_control"] < min(
+        sanity["model_randomisation"], sanity["data_randomisation"]
+    )
+    with_setup = (_total_seconds(other) + other["setup_seconds"]) / 60
+    assert round(with_setup, 1) == 9.4
+
+
 def test_coloured_noise_on_the_first_hard_set_claims_of_the_esc50_readme():
     """What recipes/ESC50/README.md and README.md say of docs/experiments/lmac_hard_variant_noise_bf16.json."""
     report = _experiment("lmac_hard_variant_noise_bf16.json")

@@ -84,6 +84,34 @@ def test_the_command_records_the_comparison_and_fails_on_a_difference(
     assert records[0]["machine"] == "AMD EPYC, 2 CPUs"
 
 
+def test_data_fingerprint_is_of_the_paths_and_bytes(tmp_path):
+    from interpretability.report.reproduction import folder_fingerprint
+
+    (tmp_path / "a" / "audio").mkdir(parents=True)
+    (tmp_path / "a" / "audio" / "1.wav").write_bytes(b"RIFF1")
+    (tmp_path / "a" / "meta.csv").write_text("x,y\n")
+    first = folder_fingerprint(tmp_path / "a")
+    assert len(first) == 16 and folder_fingerprint(tmp_path / "a") == first
+    (tmp_path / "a" / "audio" / "1.wav").write_bytes(b"RIFF2")
+    assert folder_fingerprint(tmp_path / "a") != first
+    (tmp_path / "a" / "audio" / "1.wav").write_bytes(b"RIFF1")
+    (tmp_path / "a" / "audio" / "1.wav").rename(
+        tmp_path / "a" / "audio" / "2.wav"
+    )
+    assert folder_fingerprint(tmp_path / "a") != first
+
+
+def test_the_command_says_whether_the_runs_had_the_same_data(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({**_summary(), "data_fingerprint": "0123"}))
+    b.write_text(json.dumps({**_summary(), "data_fingerprint": "0123"}))
+    assert main([str(a), str(b)]) == 0
+    assert "same data (fingerprint 0123)" in capsys.readouterr().out
+    b.write_text(json.dumps({**_summary(), "data_fingerprint": "4567"}))
+    main([str(a), str(b)])
+    assert "the data differ (0123 vs 4567)" in capsys.readouterr().out
+
+
 def test_a_fresh_clone_gave_the_figures_of_the_readmes_run():
     """README: the committed summary's figures were all given again by another fresh-clone run on its machine."""
     with open(
