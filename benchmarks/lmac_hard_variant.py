@@ -92,9 +92,45 @@ CHANGES = (
         3,
     ),
     (
+        "coloured noise 0.5, gain +-24 dB, L1 weight 3.2, checkpoint by validation AG",
+        ("--noise_prob=0.5", "--gain_db=24.0", "--l_1=3.2", *BY_VALID_AG),
+        3,
+    ),
+    (
         "coloured noise 0.5, gain +-24 dB, L1 weight 1.6, checkpoint by validation AG",
         ("--noise_prob=0.5", "--gain_db=24.0", "--l_1=1.6", *BY_VALID_AG),
         3,
+    ),
+    # ... and the validation clips changed as the training clips are (fixed draws), for three L1 weights
+    *(
+        (
+            f"coloured noise 0.5, gain +-24 dB{l1_name}, checkpoint by AG of changed validation clips",
+            (
+                "--noise_prob=0.5",
+                "--gain_db=24.0",
+                *l1_args,
+                *BY_VALID_AG,
+                "--valid_augmented=True",
+            ),
+            3,
+        )
+        for l1_name, l1_args in (
+            ("", ()),
+            (", L1 weight 3.2", ("--l_1=3.2",)),
+            (", L1 weight 1.6", ("--l_1=1.6",)),
+        )
+    ),
+)
+
+# (name, the changes it chooses from): per seed, the run whose kept checkpoint has the highest validation AG; the
+# test clips play no part in the choice
+SELECTIONS = (
+    (
+        "coloured noise 0.5, gain +-24 dB, L1 weight (6.4, 3.2 or 1.6) chosen by AG of changed validation clips",
+        tuple(
+            f"coloured noise 0.5, gain +-24 dB{l1}, checkpoint by AG of changed validation clips"
+            for l1 in ("", ", L1 weight 3.2", ", L1 weight 1.6")
+        ),
     ),
 )
 
@@ -174,6 +210,7 @@ MATCHED_AREA_CHANGES = (
     "gain +-24 dB",
     "coloured noise 0.5, gain +-24 dB",
     "coloured noise 0.5, L1 weight 3.2",
+    "coloured noise 0.5, gain +-24 dB, checkpoint by validation AG",
 )
 
 
@@ -204,6 +241,26 @@ def matched_area_scores(args, run_folder):
         }
         for condition in CONDITIONS
     }
+
+
+def kept_checkpoint_value(args, name, seed, key="AG"):
+    """The validation ``key`` of the checkpoint a (change, seed) run kept (its ``CKPT.yaml``)."""
+    import glob
+
+    import yaml
+
+    (kept,) = glob.glob(
+        os.path.join(
+            args.work,
+            f"{slug(name)}_s{seed}",
+            "lmac_all",
+            "save",
+            "CKPT*",
+            "CKPT.yaml",
+        )
+    )
+    with open(kept, encoding="utf-8") as handle:
+        return float(yaml.safe_load(handle)[key])
 
 
 def leads(lmac, gradcam):
@@ -413,6 +470,24 @@ def main(argv=None):
         report["changes"].append(entry)
         atomic_write_json(args.out, report)
         print(name, json.dumps(report["changes"][-1]["mean"]), flush=True)
+    done = {entry["change"]: entry for entry in report["changes"]}
+    for name, candidates in SELECTIONS:
+        if not all(c in done for c in candidates):
+            continue
+        seeds = [run["seed"] for run in done[candidates[0]]["runs"]]
+        chosen, reports = [], []
+        for seed in seeds:
+            values = {
+                c: kept_checkpoint_value(args, c, seed) for c in candidates
+            }
+            best = max(candidates, key=values.get)
+            chosen.append({"seed": seed, "chosen": best, "valid_AG": values})
+            reports.append(run_change(args, best, (), seed))
+        entry = summarise(name, (), reports)
+        entry["chosen"] = chosen
+        report["changes"].append(entry)
+        atomic_write_json(args.out, report)
+        print(name, json.dumps(entry["mean"]), flush=True)
 
 
 if __name__ == "__main__":

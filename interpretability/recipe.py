@@ -19,6 +19,7 @@ import zipfile
 
 import yaml
 from hyperpyyaml import load_hyperpyyaml, resolve_references
+from ruamel.yaml.constructor import DuplicateKeyError
 
 import speechbrain as sb
 from interpretability.errors import CheckpointError, InputError, OutputError
@@ -89,6 +90,10 @@ def load_recipe(argv):
         text = with_recipe_defaults(fin.read())
     try:
         hparams = load_hyperpyyaml(io.StringIO(text), overrides)
+    except DuplicateKeyError as err:
+        raise InputError(
+            f"{hparams_file}: an option is given twice ({err.problem.split(' with value')[0]})"
+        ) from None
     except OSError as err:  # an object the hparams build (Checkpointer, FileTrainLogger) creating its folder
         if not err.filename:
             raise

@@ -2,6 +2,9 @@
 trained with the mask-in / mask-out objective, optionally fine-tuned with clean-source guidance (L-MAC FT).
 """
 
+import contextlib
+import zlib
+
 import torch
 
 import speechbrain as sb
@@ -69,6 +72,25 @@ def _blend_share(wavs, mixed, share):
     return chosen * mixed + (1 - chosen) * wavs
 
 
+@contextlib.contextmanager
+def fixed_draws(ids, bank=None):
+    """Random draws fixed by the clip ids of a batch (torch's global generator and a contaminant ``bank``'s are
+    seeded from them and put back afterwards): ``valid_augmented`` validates on the same changed clips every epoch
+    and leaves the training's draws as they were."""
+    seed = zlib.crc32("\n".join(map(str, ids)).encode("utf-8"))
+    generator = getattr(bank, "_generator", None)
+    saved = generator.get_state() if generator is not None else None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if generator is not None:
+            generator.manual_seed(seed)
+        try:
+            yield
+        finally:
+            if generator is not None:
+                generator.set_state(saved)
+
+
 class LMACBrain(InterpreterBrain):
     """``modules.decoder`` is an :class:`~interpretability.interpreters.lmac.LMACDecoder`.
 
@@ -79,7 +101,9 @@ class LMACBrain(InterpreterBrain):
     ``gain_db`` (each training clip scaled by a random gain, uniform in dB, so that the decoder meets inputs at
     other levels than its training clips'); ``noise_prob`` (share of training clips mixed with coloured Gaussian
     noise of a random spectral slope, :func:`~interpretability.data.mixtures.coloured_noise`) at an SNR drawn
-    uniformly from ``noise_snr_db`` (``[low, high]`` dB); fine-tuning: ``guidance_weight`` (0 disables it),
+    uniformly from ``noise_snr_db`` (``[low, high]`` dB); ``valid_augmented`` (the validation clips changed as the
+    training clips are, with draws fixed per clip, so that the checkpoint kept is chosen on what the decoder is
+    trained for); fine-tuning: ``guidance_weight`` (0 disables it),
     ``guidance_corr_threshold``, ``guidance_oracle_threshold``.
     """
 
@@ -108,15 +132,28 @@ class LMACBrain(InterpreterBrain):
             )
         )
 
-    def make_view(self, batch, stage):
-        augmented = stage == sb.Stage.TRAIN and (
+    @property
+    def augments(self):
+        """True when training clips are changed (contaminants, time shift, gain or noise)."""
+        return bool(
             getattr(self.hparams, "contaminant_prob", 0.0) > 0
             or getattr(self.hparams, "time_shift", False)
             or getattr(self.hparams, "gain_db", 0.0)
             or getattr(self.hparams, "noise_prob", 0.0) > 0
         )
-        if not augmented:
+
+    def make_view(self, batch, stage):
+        if not self.augments or stage == sb.Stage.TEST:
             return super().make_view(batch, stage)
+        if stage == sb.Stage.TRAIN:
+            return self.augmented_view(batch)
+        if not getattr(self.hparams, "valid_augmented", False):
+            return super().make_view(batch, stage)
+        with fixed_draws(batch.id, getattr(self.hparams, "contaminants", None)):
+            return self.augmented_view(batch)
+
+    def augmented_view(self, batch):
+        """The :class:`ClipView` of a batch changed as training changes it (contaminants, noise, shift, gain)."""
         batch = batch.to(self.device)
         wavs = batch.sig.data
         clean = clean_source(batch, self.classifier)

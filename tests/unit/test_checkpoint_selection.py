@@ -133,3 +133,33 @@ def test_checkpoint_mode_that_is_no_direction(tiny, tmp_path):
     result = train_lmac(tiny, tmp_path / "lmac", "--checkpoint_mode=maximum")
     one_line_error(result, "checkpoint_mode must be min or max, not 'maximum'")
     assert not glob.glob(str(tmp_path / "lmac" / "save" / "CKPT*"))
+
+
+def _log(out):
+    """``[(train loss text, valid stats text)]`` per epoch of a run's train_log.txt."""
+    lines = (out / "train_log.txt").read_text().splitlines()
+    epochs = [line for line in lines if line.startswith("epoch:")]
+    return [tuple(line.split(" - ")[1:3]) for line in epochs]
+
+
+def test_validation_on_changed_clips_leaves_the_training_as_it_was(
+    tiny, tmp_path
+):
+    """``--valid_augmented=True``: the same training (same losses, epoch by epoch), scored on validation clips
+    changed as the training clips are, so other validation figures."""
+    changes = ("--noise_prob=0.5", "--gain_db=24.0")
+    plain, changed = tmp_path / "plain", tmp_path / "changed"
+    for out, extra in ((plain, ()), (changed, ("--valid_augmented=True",))):
+        result = train_lmac(tiny, out, *changes, *extra)
+        assert result.returncode == 0, result.stderr[-3000:]
+    plain_log, changed_log = _log(plain), _log(changed)
+    assert len(plain_log) == len(changed_log) == 2
+    assert [t for t, _ in plain_log] == [t for t, _ in changed_log]
+    assert all(p != c for (_, p), (_, c) in zip(plain_log, changed_log))
+
+
+def test_an_option_given_twice(tiny, tmp_path):
+    result = train_lmac(tiny, tmp_path / "lmac", "--number_of_epochs=3")
+    one_line_error(
+        result, "lmac_cnn6.yaml: an option is given twice", "number_of_epochs"
+    )

@@ -143,3 +143,51 @@ def test_coloured_noise_slopes():
     }
     assert 0.8 < decade[0.0] < 1.25
     assert 60 < decade[-2.0] < 160
+
+
+def _validated(brain, batch):
+    return brain.make_view(batch, sb.Stage.VALID).wavs
+
+
+def test_validation_under_the_training_changes_sees_the_same_clips_every_epoch():
+    """``valid_augmented``: validation clips get noise and gain as training clips do, drawn from their ids, so every
+    epoch scores the same changed clips; the training's own draws are left as they were."""
+    noise = {"noise_prob": 1.0, "noise_snr_db": [3.0, 9.0]}
+    brain, batch = _brain(time_shift=False, gain_db=12.0, noise=noise), _batch()
+    batch.id = ["a", "b", "c", "d"]
+    assert torch.equal(
+        _validated(brain, batch), batch.sig.data
+    )  # off by default
+    brain.hparams.valid_augmented = True
+    torch.manual_seed(5)
+    first = _validated(brain, batch)
+    after_first = torch.rand(3)
+    torch.manual_seed(6)
+    second = _validated(brain, batch)
+    torch.manual_seed(5)
+    assert torch.equal(
+        torch.rand(3), after_first
+    )  # the global draws are not consumed
+    assert torch.equal(first, second)
+    assert not torch.equal(first, batch.sig.data)
+    gain_db = 20 * torch.log10(
+        (first - batch.sig.data).norm(dim=1) / batch.sig.data.norm(dim=1)
+    )
+    assert bool((gain_db > -40).all())  # every clip changed, not only some
+    batch.id = ["e", "f", "g", "h"]  # other clips, other draws
+    assert not torch.equal(_validated(brain, batch), first)
+    assert torch.equal(
+        brain.make_view(batch, sb.Stage.TEST).wavs, batch.sig.data
+    )
+
+
+def test_fixed_draws_put_a_contaminant_bank_generator_back():
+    from interpretability.brains.lmac import fixed_draws
+
+    bank = types.SimpleNamespace(_generator=torch.Generator().manual_seed(9))
+    expected = torch.rand(2, generator=torch.Generator().manual_seed(9))
+    with fixed_draws(["x"], bank):
+        inside = torch.rand(2, generator=bank._generator)
+    with fixed_draws(["x"], bank):
+        assert torch.equal(torch.rand(2, generator=bank._generator), inside)
+    assert torch.equal(torch.rand(2, generator=bank._generator), expected)
