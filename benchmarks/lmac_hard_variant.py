@@ -211,6 +211,7 @@ MATCHED_AREA_CHANGES = (
     "coloured noise 0.5, gain +-24 dB",
     "coloured noise 0.5, L1 weight 3.2",
     "coloured noise 0.5, gain +-24 dB, checkpoint by validation AG",
+    "coloured noise 0.5, gain +-24 dB, L1 weight 3.2, checkpoint by AG of changed validation clips",
 )
 
 
@@ -244,12 +245,14 @@ def matched_area_scores(args, run_folder):
 
 
 def kept_checkpoint_value(args, name, seed, key="AG"):
-    """The validation ``key`` of the checkpoint a (change, seed) run kept (its ``CKPT.yaml``)."""
+    """The validation ``key`` (to maximise) of the checkpoint a (change, seed) run tested: the best of the
+    checkpoints its save folder holds (the Checkpointer keeps the most recent one beside the best)."""
     import glob
 
     import yaml
 
-    (kept,) = glob.glob(
+    values = []
+    for path in glob.glob(
         os.path.join(
             args.work,
             f"{slug(name)}_s{seed}",
@@ -258,9 +261,12 @@ def kept_checkpoint_value(args, name, seed, key="AG"):
             "CKPT*",
             "CKPT.yaml",
         )
-    )
-    with open(kept, encoding="utf-8") as handle:
-        return float(yaml.safe_load(handle)[key])
+    ):
+        with open(path, encoding="utf-8") as handle:
+            values.append(float(yaml.safe_load(handle)[key]))
+    if not values:
+        raise RuntimeError(f"{name}, seed {seed}: no checkpoint with {key}")
+    return max(values)
 
 
 def leads(lmac, gradcam):
@@ -485,6 +491,13 @@ def main(argv=None):
             reports.append(run_change(args, best, (), seed))
         entry = summarise(name, (), reports)
         entry["chosen"] = chosen
+        for run in entry["runs"]:  # the choice costs every candidate's training
+            run["train_seconds"] = sum(
+                r["train_seconds"]
+                for c in candidates
+                for r in done[c]["runs"]
+                if r["seed"] == run["seed"]
+            )
         report["changes"].append(entry)
         atomic_write_json(args.out, report)
         print(name, json.dumps(entry["mean"]), flush=True)
