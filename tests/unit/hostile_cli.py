@@ -25,6 +25,23 @@ def run_cli(args, cwd=ROOT):
     )
 
 
+def tiny_esc50(folder):
+    """Write the small synthetic ESC-50 set the end-to-end tests run on (3 classes, 5 half-second clips each) to
+    ``folder``; ``folder``."""
+    from interpretability.data.synthetic import generate_dataset
+
+    generate_dataset(
+        str(folder),
+        layout="esc50",
+        clips_per_class=5,
+        duration=0.5,
+        seed=0,
+        n_classes=3,
+        show_progress=False,
+    )
+    return folder
+
+
 def one_line_error(result, *fragments):
     """Assert exit status 2, no traceback anywhere, and stderr = one ``error:`` line holding every fragment."""
     shown = (

@@ -6,12 +6,11 @@ import glob
 
 import pytest
 import yaml
-from hostile_cli import ROOT, one_line_error, run_cli
+from hostile_cli import ROOT, one_line_error, run_cli, tiny_esc50
 from hyperpyyaml import load_hyperpyyaml
 
 from interpretability.classifiers import build_classifier
 from interpretability.classifiers.io import export_classifier
-from interpretability.data.synthetic import generate_dataset
 from interpretability.recipe import with_recipe_defaults
 
 STOPPED_INTERPRETERS = sorted(
@@ -55,15 +54,7 @@ def test_early_stopping_follows_checkpoint_mode(hparams_file, mode, tmp_path):
 def tiny(tmp_path_factory):
     """A 3-class synthetic set of half-second clips and an untrained compact classifier exported for it."""
     root = tmp_path_factory.mktemp("checkpoint_selection")
-    generate_dataset(
-        str(root / "data"),
-        layout="esc50",
-        clips_per_class=5,
-        duration=0.5,
-        seed=0,
-        n_classes=3,
-        show_progress=False,
-    )
+    tiny_esc50(root / "data")
     import csv
 
     with open(root / "data" / "meta" / "esc50.csv", encoding="utf-8") as f:

@@ -413,9 +413,19 @@ def test_hard_variant_on_another_cpu_claims_of_the_readmes():
     assert "\nnoise_prob: 0.0" in text and "\nl_1: 6.4" in text
 
 
+def _ahead_in_domain_behind_on_ad_outside(comparison):
+    """L-MAC ahead of GradCAM on AI, AD and AG in-domain, behind on AD in both mixtures."""
+    from interpretability.evaluation.tables import margins
+
+    lead = margins(comparison)["in_domain"]["lmac"]
+    assert lead["AI"] > 0 and lead["AD"] > 0 and lead["AG"] > 0
+    for condition in ("other_class_mixture", "white_noise"):
+        lmac, gradcam = (comparison[condition][m] for m in ("lmac", "gradcam"))
+        assert lmac["AD"] > gradcam["AD"], condition
+
+
 def test_demo_on_another_cpu_claims_of_the_readme(summary):
     """What README.md says of docs/experiments/demo_summary_xeon_fp32.json beside the README's run."""
-    from interpretability.evaluation.tables import margins
     from interpretability.report.demo_tables import _total_seconds
 
     other = _experiment("demo_summary_xeon_fp32.json")
@@ -431,11 +441,10 @@ def test_demo_on_another_cpu_claims_of_the_readme(summary):
         < summary["classifier"]["mean_confidence"] - 0.2
     )
     comparison = other["comparison"]
-    lead = margins(comparison)["in_domain"]["lmac"]
-    assert lead["AI"] > 0 and lead["AD"] > 0 and lead["AG"] > 0
+    _ahead_in_domain_behind_on_ad_outside(comparison)
     for condition in ("other_class_mixture", "white_noise"):
         lmac, gradcam = (comparison[condition][m] for m in ("lmac", "gradcam"))
-        assert lmac["AI"] < gradcam["AI"] and lmac["AD"] > gradcam["AD"]
+        assert lmac["AI"] < gradcam["AI"]
     assert abs(other["l2i"]["fidelity_top1"] - 0.80) < 0.005
     assert _total_seconds(other) > 900
 
@@ -443,7 +452,6 @@ def test_demo_on_another_cpu_claims_of_the_readme(summary):
 def test_demo_on_a_bf16_xeon_claims_of_the_readme(summary):
     """What README.md says of docs/experiments/demo_summary_xeon_bf16.json beside the README's run and the fp32
     Xeon's."""
-    from interpretability.evaluation.tables import margins
     from interpretability.report.demo_tables import _total_seconds
 
     other = _experiment("demo_summary_xeon_bf16.json")
@@ -461,14 +469,8 @@ def test_demo_on_a_bf16_xeon_claims_of_the_readme(summary):
         < summary["classifier"]["mean_confidence"] - 0.2
     )
     comparison = other["comparison"]
-    lead = margins(comparison)["in_domain"]["lmac"]
-    assert lead["AI"] > 0 and lead["AD"] > 0 and lead["AG"] > 0
     for run in (other, fp32):
-        for condition in ("other_class_mixture", "white_noise"):
-            lmac, gradcam = (
-                run["comparison"][condition][m] for m in ("lmac", "gradcam")
-            )
-            assert lmac["AD"] > gradcam["AD"]
+        _ahead_in_domain_behind_on_ad_outside(run["comparison"])
     assert abs(other["l2i"]["fidelity_top1"] - 0.775) < 0.005
     sanity = comparison["sanity_retrained"]["lmac"]
     assert sanity["retrain_control"] < min(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from hostile_cli import ROOT, one_line_error, run_cli
+from hostile_cli import ROOT, one_line_error, run_cli, tiny_esc50
 
 from interpretability.brains.training import layer_channels
 from interpretability.classifiers import build_classifier
@@ -288,18 +288,8 @@ def test_explain_command_with_a_truncated_decoder(folders, tmp_path):
 
 def _data_with_the_classes(tmp_path):
     """A tiny synthetic set whose classes carry the exported classifiers' names."""
-    from interpretability.data.synthetic import generate_dataset
-
     data = tmp_path / "data"
-    generate_dataset(
-        str(data),
-        layout="esc50",
-        clips_per_class=5,
-        duration=0.5,
-        seed=0,
-        n_classes=3,
-        show_progress=False,
-    )
+    tiny_esc50(data)
     # the classifiers were exported with these class names: give the data the same ones
     csv_path = data / "meta" / "esc50.csv"
     text = csv_path.read_text()

@@ -9,7 +9,7 @@ import os
 import shutil
 
 import pytest
-from hostile_cli import ROOT, one_line_error, run_cli
+from hostile_cli import ROOT, one_line_error, run_cli, tiny_esc50
 from manifest_io import OUTPUTS, load, read_rows, snapshot, write_rows
 
 from interpretability.data.esc50 import prepare_esc50
@@ -56,15 +56,7 @@ def relative(entries, root):
 @pytest.fixture(scope="module")
 def esc50(tmp_path_factory):
     root = tmp_path_factory.mktemp("esc50") / "ESC-50"
-    generate_dataset(
-        str(root),
-        layout="esc50",
-        clips_per_class=5,
-        duration=0.5,
-        seed=0,
-        n_classes=3,
-        show_progress=False,
-    )
+    tiny_esc50(root)
     return root
 
 
