@@ -747,6 +747,20 @@ EXPERIMENTS["lmac-hard-variant-noise-bf16-matched-area"] = (
     "docs/experiments/lmac_hard_variant_noise_bf16.json",
     lmac_matched_area_table,
 )
+# Validation on changed clips, three L1 weights and the weight chosen by it, on a third CPU (AMD EPYC, fp32)
+EXPERIMENTS.update(
+    {
+        f"lmac-changed-validation-{name}{suffix}": (
+            f"docs/experiments/lmac_changed_validation_amd_fp32_{name.replace('-', '_')}.json",
+            renderer,
+        )
+        for name in ("seed7", "seed8", "default-set")
+        for suffix, renderer in (
+            ("", lmac_hard_variant_table),
+            ("-level", lmac_hard_variant_level_table),
+        )
+    }
+)
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )

@@ -578,3 +578,65 @@ def test_coloured_noise_at_matched_area_claims_of_the_esc50_readme():
         assert mixture["lmac"][key] - mixture["gradcam"][key] <= 1.5
     assert all(ahead(gain, "in_domain").values())
     assert ahead(half, "in_domain") == {"AI": True, "AD": True, "AG": False}
+
+
+def test_changed_validation_claims_of_the_esc50_readme():
+    """What recipes/ESC50/README.md says of docs/experiments/lmac_changed_validation_amd_fp32_*.json."""
+    conditions = ("in_domain", "other_class_mixture", "white_noise")
+    valid = "checkpoint by AG of changed validation clips"
+
+    def ahead(report, name):
+        mean = next(e for e in report["changes"] if e["change"] == name)
+        gradcam = report["gradcam"]
+        return {
+            c: {
+                "AI": mean["mean"][c]["AI"] > gradcam[c]["AI"],
+                "AD": mean["mean"][c]["AD"] < gradcam[c]["AD"],
+                "AG": mean["mean"][c]["AG"] > gradcam[c]["AG"],
+            }
+            for c in conditions
+        }
+
+    reports = {
+        name: _experiment(f"lmac_changed_validation_amd_fp32_{name}.json")
+        for name in ("seed7", "seed8", "default_set")
+    }
+    for report in reports.values():
+        assert "AMD EPYC" in report["machine"]
+        assert "--precision=fp32" in report["base_args"]
+    assert abs(reports["default_set"]["classifier_acc"] - 0.975) < 0.0005
+    chosen = {
+        name: next(e for e in r["changes"] if "chosen by" in e["change"])
+        for name, r in reports.items()
+    }
+    selection = chosen["seed7"]["change"]
+    seed8 = ahead(reports["seed8"], selection)
+    assert all(all(m.values()) for m in seed8.values())
+    seed7 = ahead(reports["seed7"], selection)
+    assert all(all(seed7[c].values()) for c in conditions[1:])
+    assert seed7["in_domain"] == {"AI": True, "AD": False, "AG": True}
+    gap = (
+        chosen["seed7"]["mean"]["in_domain"]["AD"]
+        - reports["seed7"]["gradcam"]["in_domain"]["AD"]
+    )
+    assert 0 < gap < 0.5
+    default = ahead(reports["default_set"], selection)
+    assert all(all(default[c].values()) for c in conditions[1:])
+    assert default["in_domain"]["AD"] is False
+    fixed = f"coloured noise 0.5, gain +-24 dB, L1 weight 3.2, {valid}"
+    for name in ("seed7", "seed8"):
+        assert all(
+            all(m.values()) for m in ahead(reports[name], fixed).values()
+        )
+    picks = {
+        name: [run["chosen"] for run in entry["chosen"]]
+        for name, entry in chosen.items()
+    }
+    published = f"coloured noise 0.5, gain +-24 dB, {valid}"
+    assert set(picks["seed8"]) == set(picks["default_set"]) == {published}
+    assert picks["seed7"].count(fixed) == 2 and len(picks["seed7"]) == 3
+    # no configuration chosen without the test clips leads everywhere, so the recipe keeps the published ones
+    assert not all(
+        all(all(m.values()) for m in ahead(r, selection).values())
+        for r in reports.values()
+    )
