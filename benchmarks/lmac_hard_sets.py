@@ -79,6 +79,12 @@ def main(argv=None):
     parser.add_argument(
         "--lmac_seeds", type=int, nargs="+", default=[1986, 1987]
     )
+    parser.add_argument(
+        "--changes",
+        nargs="+",
+        default=list(CHANGES),
+        help="names of lmac_hard_variant.CHANGES to run on every set",
+    )
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
@@ -118,7 +124,7 @@ def main(argv=None):
                 "--seeds",
                 *map(str, args.lmac_seeds),
                 "--changes",
-                *CHANGES,
+                *args.changes,
             ]
         )
         with open(report_path, encoding="utf-8") as handle:
