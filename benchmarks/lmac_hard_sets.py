@@ -49,23 +49,28 @@ def make_set(args, generator_seed):
             show_progress=False,
         )
     if not os.path.isfile(os.path.join(classifier, "test_metrics.json")):
-        subprocess.run(
-            [
-                sys.executable,
-                "train_classifier.py",
-                "hparams/classifier_cnn6.yaml",
-                f"--data_folder={data}",
-                f"--output_folder={classifier}",
-                f"--n_classes={args.n_classes}",
-                f"--clip_seconds={args.duration}",
-                f"--number_of_epochs={args.classifier_epochs}",
-                f"--precision={args.precision}",
-            ],
+        command = [
+            sys.executable,
+            "train_classifier.py",
+            "hparams/classifier_cnn6.yaml",
+            f"--data_folder={data}",
+            f"--output_folder={classifier}",
+            f"--n_classes={args.n_classes}",
+            f"--clip_seconds={args.duration}",
+            f"--number_of_epochs={args.classifier_epochs}",
+            f"--precision={args.precision}",
+        ]
+        result = subprocess.run(
+            command,
             cwd=os.path.join(ROOT, "recipes", "ESC50"),
-            check=True,
             capture_output=True,
+            text=True,
             env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)),
         )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(command)} failed:\n{result.stderr[-4000:]}"
+            )
     return data, classifier
 
 
